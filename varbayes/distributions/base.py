@@ -1,0 +1,332 @@
+"""The distribution base class: parameters, shapes, validation and registration.
+
+A distribution is a small object holding PyTensor parameters. It knows its
+log-density (``logp``), how to draw forward samples (``random``), its
+support and the transform to unconstrained space. Called with a name inside a
+:class:`~varbayes.Model` it registers a variable and returns the
+``TensorVariable`` the user holds; ``.dist(...)`` builds the unnamed object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.graph.basic import Constant, Variable
+
+from varbayes.config import default_seed
+
+__all__ = ["Distribution", "Discrete", "Continuous", "UNSET", "shape_tuple"]
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+def shape_tuple(shape) -> tuple[int, ...] | None:
+    """Normalise ``shape=`` (``None``, an int, or a sequence of ints)."""
+    if shape is None:
+        return None
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+def constant_value(var) -> np.ndarray | None:
+    """The numeric value of ``var`` when it is a constant, else ``None``."""
+    if isinstance(var, Constant):
+        return np.asarray(var.data)
+    return None
+
+
+def static_shape(var) -> tuple[int | None, ...]:
+    return tuple(var.type.shape)
+
+
+class Distribution:
+    """Base class of all distributions.
+
+    Subclasses set ``ndim_supp`` (number of event axes), ``discrete``, and
+    implement ``__init__`` (convert and check parameters, then call
+    ``super().__init__``), ``logp``, ``_random`` and ``support_point``.
+    """
+
+    ndim_supp: int = 0
+    discrete: bool = False
+    default_dtype: str | None = None  # None means floatX for continuous, int64 for discrete
+
+    def __new__(cls, name, *args, **kwargs):
+        if not isinstance(name, str):
+            raise TypeError(
+                f"{cls.__name__} needs a name as its first argument inside a model; "
+                f"use {cls.__name__}.dist(...) for an unnamed distribution."
+            )
+        from varbayes.model.core import modelcontext
+
+        model = modelcontext(None)
+        observed = kwargs.pop("observed", None)
+        total_size = kwargs.pop("total_size", None)
+        dims = kwargs.pop("dims", None)
+        transform = kwargs.pop("transform", UNSET)
+        initval = kwargs.pop("initval", None)
+        if dims is not None:
+            dims = (dims,) if isinstance(dims, str) else tuple(dims)
+            if kwargs.get("shape") is None and kwargs.get("size") is None:
+                kwargs["shape"] = model.shape_from_dims(dims, name)
+        if observed is not None and kwargs.get("shape") is None and kwargs.get("size") is None:
+            kwargs["observed_shape"] = _observed_static_shape(observed)
+        try:
+            dist = cls.dist(*args, **kwargs)
+        except TypeError as err:
+            raise TypeError(f"{cls.__name__} '{name}': {err}") from None
+        except ValueError as err:
+            raise ValueError(f"{cls.__name__} '{name}': {err}") from None
+        return model.register_rv(
+            dist,
+            name,
+            observed=observed,
+            total_size=total_size,
+            dims=dims,
+            transform=transform,
+            initval=initval,
+        )
+
+    @classmethod
+    def dist(cls, *args, **kwargs) -> "Distribution":
+        """Build the distribution without registering it in a model.
+
+        Examples
+        --------
+        >>> import varbayes as pm
+        >>> d = pm.Normal.dist(0.0, 1.0)
+        >>> round(float(d.logp(0.0).eval()), 4)
+        -0.9189
+        """
+        obj = object.__new__(cls)
+        obj.__init__(*args, **kwargs)
+        return obj
+
+    # ------------------------------------------------------------------ set-up
+    def __init__(
+        self,
+        params: dict[str, Any],
+        *,
+        shape=None,
+        size=None,
+        dtype: str | None = None,
+        observed_shape: tuple[int | None, ...] | None = None,
+        event_shape: tuple[int, ...] | None = None,
+    ):
+        self.params: dict[str, Variable] = params
+        if dtype is None:
+            dtype = self.default_dtype or ("int64" if self.discrete else pytensor.config.floatX)
+        self.dtype = str(np.dtype(dtype))
+        if self.discrete and not self.dtype.startswith(("int", "uint", "bool")):
+            raise TypeError(f"dtype={dtype!r} is not an integer type, and the distribution is discrete")
+        self.event_shape = tuple(event_shape) if event_shape is not None else self._event_shape()
+        batch = self._batch_shape_from_params()
+        shape = shape_tuple(shape)
+        size = shape_tuple(size)
+        if shape is None and size is not None:
+            shape = size + self.event_shape
+        if shape is not None:
+            ndim_event = len(self.event_shape)
+            if ndim_event and tuple(shape[len(shape) - ndim_event :]) != self.event_shape:
+                raise ValueError(
+                    f"shape={shape} does not end with the event shape {self.event_shape} "
+                    "implied by the parameters"
+                )
+            want = shape[: len(shape) - ndim_event] if ndim_event else shape
+            try:
+                full = np.broadcast_shapes(tuple(1 if b is None else b for b in batch), want)
+            except ValueError:
+                full = None
+            if full != tuple(want):
+                raise ValueError(
+                    f"parameters of shape {batch} do not broadcast to shape={tuple(shape)}"
+                )
+            self.shape = tuple(shape)
+        else:
+            if observed_shape is not None and all(s is not None for s in observed_shape):
+                batch = _broadcast_static(batch, tuple(observed_shape)[: len(observed_shape) - len(self.event_shape)])
+            if any(b is None for b in batch):
+                batch = self._evaluate_batch_shape()
+            self.shape = tuple(int(b) for b in batch) + self.event_shape
+
+    def _event_shape(self) -> tuple[int, ...]:
+        """Event shape implied by the parameters (``()`` for univariate)."""
+        return ()
+
+    def _batch_param_shapes(self) -> list[tuple[int | None, ...]]:
+        """Batch shapes of the parameters (event axes removed)."""
+        return [static_shape(p) for p in self.params.values() if p is not None]
+
+    def _batch_shape_from_params(self) -> tuple[int | None, ...]:
+        shapes = self._batch_param_shapes()
+        return _broadcast_static(*shapes) if shapes else ()
+
+    def _evaluate_batch_shape(self) -> tuple[int, ...]:
+        # Parameters built from shared data have no static shape: evaluate it.
+        from pytensor.graph.traversal import graph_inputs
+
+        shapes = self._batch_param_shapes_symbolic()
+        inputs = [v for v in graph_inputs(shapes) if not isinstance(v, Constant)]
+        givens = {v: np.zeros([1 if s is None else s for s in v.type.shape], dtype=v.dtype) for v in inputs}
+        fn = pytensor.function(list(givens), shapes, on_unused_input="ignore", mode="FAST_COMPILE")
+        values = fn(*givens.values())
+        return tuple(np.broadcast_shapes(*[tuple(int(s) for s in v) for v in values]))
+
+    def _batch_param_shapes_symbolic(self):
+        return [p.shape for p in self.params.values() if p is not None]
+
+    # --------------------------------------------------------------- interface
+    def logp(self, value):
+        """Log-density of ``value`` (event axes summed), as a PyTensor graph."""
+        raise NotImplementedError
+
+    def _random(self, rng, size: tuple[int, ...]):
+        """``(next_rng, draws)``: draws of shape ``size`` (which ends with ``self.shape``)."""
+        raise NotImplementedError
+
+    def random(self, size=(), rng=None, random_seed: int | None = None):
+        """Forward draws of shape ``size + self.shape`` as a PyTensor graph.
+
+        Each evaluation of the result gives new draws (the generator's
+        state advances), unless ``rng`` is given.
+
+        Examples
+        --------
+        >>> import varbayes as pm
+        >>> pm.Normal.dist(0.0, 1.0, shape=3).random(size=(2,), random_seed=1).eval().shape
+        (2, 3)
+        """
+        size = shape_tuple(size) or ()
+        own_rng = rng is None
+        if own_rng:
+            rng = pytensor.shared(np.random.default_rng(default_seed(random_seed)))
+        next_rng, out = self._random(rng, size + self.shape)
+        if own_rng:
+            rng.default_update = next_rng
+        return out
+
+    def support_point(self):
+        """A point in the support (used as the initial value), with ``self.shape``."""
+        raise NotImplementedError
+
+    def default_transform(self):
+        """The transform to unconstrained space, or ``None`` (unbounded support)."""
+        return None
+
+    # ------------------------------------------------------------- utilities
+    def _check(self, name: str, condition, message: str) -> None:
+        """Raise ``ValueError`` when a constant parameter fails ``condition``."""
+        value = constant_value(self.params[name]) if name in self.params else None
+        if value is None:
+            return
+        with np.errstate(invalid="ignore"):
+            ok = np.all(condition(value))
+        if not ok or np.any(np.isnan(value)):
+            shown = value if value.size <= 6 else f"array of shape {value.shape}"
+            raise ValueError(f"parameter {name}={shown} is invalid: {message}")
+
+    def _full(self, x):
+        """Broadcast ``x`` to the distribution's shape."""
+        return pt.broadcast_to(x, self.shape)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(shape={self.shape})"
+
+
+class Continuous(Distribution):
+    """Base of distributions over real values."""
+
+
+class Discrete(Distribution):
+    """Base of distributions over integers."""
+
+    discrete = True
+
+
+def draw(op, *params, rng, size):
+    """``(next_rng, value)`` from a ``pytensor.tensor.random`` op."""
+    value = op(*params, size=size, rng=rng)
+    return value.owner.outputs[0], value
+
+
+def _broadcast_static(*shapes) -> tuple[int | None, ...]:
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for axis in range(ndim):
+        dims = [s[len(s) - ndim + axis] for s in shapes if len(s) - ndim + axis >= 0]
+        known = {d for d in dims if d is not None and d != 1}
+        if len(known) > 1:
+            raise ValueError(f"parameter shapes {shapes} do not broadcast together")
+        if known:
+            out.append(known.pop())
+        elif any(d is None for d in dims):
+            out.append(None)
+        else:
+            out.append(1)
+    return tuple(out)
+
+
+def _observed_static_shape(observed) -> tuple[int | None, ...]:
+    if isinstance(observed, Variable):
+        return tuple(observed.type.shape)
+    if hasattr(observed, "get_value"):
+        return np.shape(observed.get_value())
+    return np.shape(np.asarray(observed))
+
+
+def as_float_param(value, name: str) -> Variable | None:
+    """A float PyTensor parameter from a number, array or graph."""
+    if value is None:
+        return None
+    if isinstance(value, Variable):
+        var = pt.as_tensor_variable(value)
+        if not var.dtype.startswith("float"):
+            var = pt.cast(var, pytensor.config.floatX)
+        return var
+    try:
+        arr = np.asarray(value, dtype=pytensor.config.floatX)
+    except (TypeError, ValueError):
+        raise TypeError(f"parameter {name} must be numeric, got {value!r}") from None
+    return pt.constant(arr)
+
+
+def as_int_param(value, name: str) -> Variable | None:
+    """An integer PyTensor parameter from a number, array or graph."""
+    if value is None:
+        return None
+    if isinstance(value, Variable):
+        var = pt.as_tensor_variable(value)
+        return var if var.dtype.startswith(("int", "uint")) else pt.cast(var, "int64")
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise ValueError(f"parameter {name}={value!r} must hold integers")
+    elif arr.dtype.kind not in "iub":
+        raise TypeError(f"parameter {name} must be integer, got {value!r}")
+    return pt.constant(arr.astype("int64"))
+
+
+def check_exclusive(dist_name: str, **kwargs) -> None:
+    """Exactly one of several alternative parameterisations must be given."""
+    given = [k for k, v in kwargs.items() if v is not None]
+    if len(given) > 1:
+        raise ValueError(f"{dist_name}: give only one of {', '.join(kwargs)}, got {', '.join(given)}")
+
+
+def bounded(logp, *conditions):
+    """``logp`` where every condition holds, ``-inf`` elsewhere."""
+    cond = conditions[0]
+    for c in conditions[1:]:
+        cond = pt.and_(cond, c)
+    return pt.switch(cond, logp, -np.inf)
+

@@ -1,0 +1,249 @@
+"""Bijections from unconstrained space to each distribution's support.
+
+Each transform maps an unconstrained value ``y`` to the constrained value
+``x = backward(y)`` and gives ``log_jac_det(y) = log|det d backward / dy|``,
+summed over the transform's own event dimensions (``ndim_supp``), so that the
+density of ``y`` is ``logp(backward(y)) + log_jac_det(y)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.tensor.special import log_softmax, softmax
+
+__all__ = [
+    "Transform",
+    "LogTransform",
+    "LogOddsTransform",
+    "IntervalTransform",
+    "SimplexTransform",
+    "OrderedTransform",
+    "CholeskyCorrTransform",
+    "log",
+    "logodds",
+    "simplex",
+    "ordered",
+    "Interval",
+]
+
+
+class Transform:
+    """Base class: a bijection with its log-Jacobian.
+
+    ``ndim_supp`` is the number of trailing axes one bijection acts on
+    (0 for elementwise transforms).
+    """
+
+    name: str = "transform"
+    ndim_supp: int = 0
+
+    def forward(self, x):
+        """Constrained value to unconstrained."""
+        raise NotImplementedError
+
+    def backward(self, y):
+        """Unconstrained value to constrained."""
+        raise NotImplementedError
+
+    def log_jac_det(self, y):
+        """``log|det d backward(y) / dy|`` reduced over the event axes."""
+        raise NotImplementedError
+
+    def unconstrained_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of ``y`` for a constrained value of ``shape``."""
+        return tuple(shape)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class LogTransform(Transform):
+    """``x = exp(y)``, for positive supports."""
+
+    name = "log"
+
+    def forward(self, x):
+        return pt.log(x)
+
+    def backward(self, y):
+        return pt.exp(y)
+
+    def log_jac_det(self, y):
+        return y
+
+
+class LogOddsTransform(Transform):
+    """``x = sigmoid(y)``, for the unit interval."""
+
+    name = "logodds"
+
+    def forward(self, x):
+        return pt.log(x) - pt.log1p(-x)
+
+    def backward(self, y):
+        return pt.sigmoid(y)
+
+    def log_jac_det(self, y):
+        return -pt.softplus(-y) - pt.softplus(y)
+
+
+class IntervalTransform(Transform):
+    """Map onto ``(lower, upper)``; either bound may be ``None`` (half-line).
+
+    Examples
+    --------
+    >>> from varbayes.distributions.transforms import IntervalTransform
+    >>> t = IntervalTransform(0.0, 2.0)
+    >>> float(t.backward(0.0).eval())
+    1.0
+    """
+
+    name = "interval"
+
+    def __init__(self, lower=None, upper=None):
+        if lower is None and upper is None:
+            raise ValueError("IntervalTransform needs at least one of lower and upper")
+        self.lower = None if lower is None else pt.as_tensor_variable(lower)
+        self.upper = None if upper is None else pt.as_tensor_variable(upper)
+
+    def forward(self, x):
+        lo, up = self.lower, self.upper
+        if lo is not None and up is not None:
+            return pt.log(x - lo) - pt.log(up - x)
+        if lo is not None:
+            return pt.log(x - lo)
+        return pt.log(up - x)
+
+    def backward(self, y):
+        lo, up = self.lower, self.upper
+        if lo is not None and up is not None:
+            return lo + (up - lo) * pt.sigmoid(y)
+        if lo is not None:
+            return lo + pt.exp(y)
+        return up - pt.exp(y)
+
+    def log_jac_det(self, y):
+        lo, up = self.lower, self.upper
+        if lo is not None and up is not None:
+            return pt.log(up - lo) - pt.softplus(-y) - pt.softplus(y)
+        return y + pt.zeros_like(lo if lo is not None else up)
+
+
+class SimplexTransform(Transform):
+    """Additive log-ratio: ``x = softmax([y, 0])``, K-1 free values for K."""
+
+    name = "simplex"
+    ndim_supp = 1
+
+    def forward(self, x):
+        return pt.log(x[..., :-1]) - pt.log(x[..., -1:])
+
+    def _padded(self, y):
+        return pt.concatenate([y, pt.zeros_like(y[..., :1])], axis=-1)
+
+    def backward(self, y):
+        return softmax(self._padded(y), axis=-1)
+
+    def log_jac_det(self, y):
+        # The Jacobian of the additive log-ratio map has determinant prod_k x_k.
+        return pt.sum(log_softmax(self._padded(y), axis=-1), axis=-1)
+
+    def unconstrained_shape(self, shape):
+        return (*shape[:-1], shape[-1] - 1)
+
+
+class OrderedTransform(Transform):
+    """``x_0 = y_0``, ``x_i = x_{i-1} + exp(y_i)``: increasing vectors."""
+
+    name = "ordered"
+    ndim_supp = 1
+
+    def forward(self, x):
+        return pt.concatenate([x[..., :1], pt.log(pt.diff(x, axis=-1))], axis=-1)
+
+    def backward(self, y):
+        return pt.cumsum(pt.concatenate([y[..., :1], pt.exp(y[..., 1:])], axis=-1), axis=-1)
+
+    def log_jac_det(self, y):
+        return pt.sum(y[..., 1:], axis=-1)
+
+
+def _tril_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.tril_indices(n, -1)
+
+
+class CholeskyCorrTransform(Transform):
+    """Unconstrained ``n(n-1)/2`` vector to the Cholesky factor of a correlation matrix.
+
+    Each unconstrained value goes through ``tanh`` to a canonical partial
+    correlation ``z`` in (-1, 1); rows of the factor are then built by stick
+    breaking so every row has unit norm (the construction used by Stan).
+    The constrained value is the full ``n x n`` lower-triangular factor.
+    """
+
+    name = "cholesky_corr"
+    ndim_supp = 2
+
+    def __init__(self, n: int):
+        self.n = int(n)
+
+    def unconstrained_shape(self, shape):
+        return (*shape[:-2], self.n * (self.n - 1) // 2)
+
+    def _z_matrix(self, y):
+        rows, cols = _tril_indices(self.n)
+        z = pt.zeros((*y.shape[:-1], self.n, self.n), dtype=y.dtype)
+        return pt.set_subtensor(z[..., rows, cols], pt.tanh(y))
+
+    def backward(self, y):
+        n = self.n
+        z = self._z_matrix(y)
+        out_rows = []
+        for i in range(n):
+            # remaining squared length of row i after each column
+            row = []
+            remaining = pt.ones_like(y[..., 0])
+            for j in range(n):
+                if j < i:
+                    value = z[..., i, j] * pt.sqrt(remaining)
+                    remaining = remaining - value**2
+                    row.append(value)
+                elif j == i:
+                    row.append(pt.sqrt(remaining))
+                else:
+                    row.append(pt.zeros_like(remaining))
+            out_rows.append(pt.stack(row, axis=-1))
+        return pt.stack(out_rows, axis=-2)
+
+    def forward(self, x):
+        n = self.n
+        values = []
+        for i in range(1, n):
+            remaining = pt.ones_like(x[..., 0, 0])
+            for j in range(i):
+                z = x[..., i, j] / pt.sqrt(remaining)
+                remaining = remaining - x[..., i, j] ** 2
+                values.append(pt.arctanh(z))
+        # order must match np.tril_indices(n, -1): row-major over the strict lower triangle
+        return pt.stack(values, axis=-1)
+
+    def log_jac_det(self, y):
+        n = self.n
+        z = self._z_matrix(y)
+        total = pt.zeros_like(y[..., 0])
+        for i in range(1, n):
+            remaining = pt.ones_like(y[..., 0])
+            for j in range(i):
+                zij = z[..., i, j]
+                # d tanh = 1 - z^2; stick-breaking scales by sqrt(remaining)
+                total = total + pt.log1p(-(zij**2)) + 0.5 * pt.log(remaining)
+                remaining = remaining * (1 - zij**2)
+        return total
+
+
+log = LogTransform()
+logodds = LogOddsTransform()
+simplex = SimplexTransform()
+ordered = OrderedTransform()
+Interval = IntervalTransform
