@@ -109,7 +109,15 @@ class Distribution:
         -0.9189
         """
         obj = object.__new__(cls)
-        obj.__init__(*args, **kwargs)
+        try:
+            obj.__init__(*args, **kwargs)
+        except TypeError as err:
+            # name the distribution, not the base-class __init__ that rejected the keyword
+            msg = str(err)
+            if "unexpected keyword argument" in msg or "positional argument" in msg:
+                bad = msg.split("()", 1)[-1].strip()
+                raise TypeError(f"{cls.__name__}.dist(): {bad}") from None
+            raise
         return obj
 
     # ------------------------------------------------------------------ set-up
@@ -226,14 +234,8 @@ class Distribution:
     # ------------------------------------------------------------- utilities
     def _check(self, name: str, condition, message: str) -> None:
         """Raise ``ValueError`` when a constant parameter fails ``condition``."""
-        value = constant_value(self.params[name]) if name in self.params else None
-        if value is None:
-            return
-        with np.errstate(invalid="ignore"):
-            ok = np.all(condition(value))
-        if not ok or np.any(np.isnan(value)):
-            shown = value if value.size <= 6 else f"array of shape {value.shape}"
-            raise ValueError(f"parameter {name}={shown} is invalid: {message}")
+        if name in self.params and self.params[name] is not None:
+            check_constant(name, self.params[name], condition, message)
 
     def _full(self, x):
         """Broadcast ``x`` to the distribution's shape."""
@@ -316,6 +318,34 @@ def as_int_param(value, name: str) -> Variable | None:
     return pt.constant(arr.astype("int64"))
 
 
+def check_constant(name: str, value, condition, message: str) -> None:
+    """Raise ``ValueError`` naming ``name`` when a constant ``value`` fails ``condition``.
+
+    ``value`` may be a number, an array or a PyTensor variable; graphs that are
+    not constants are left alone (they are only known at run time).
+    """
+    if value is None:
+        return
+    if isinstance(value, Variable):
+        value = constant_value(value)
+        if value is None:
+            return
+    elif hasattr(value, "get_value"):
+        return
+    value = np.asarray(value)
+    if value.dtype.kind not in "biuf":
+        return
+    with np.errstate(invalid="ignore"):
+        ok = np.all(condition(value))
+    if not ok or np.any(np.isnan(value)):
+        shown = value if value.size <= 6 else f"array of shape {value.shape}"
+        raise ValueError(f"parameter {name}={shown} is invalid: {message}")
+
+
+def positive(v):
+    return v > 0
+
+
 def check_exclusive(dist_name: str, **kwargs) -> None:
     """Exactly one of several alternative parameterisations must be given."""
     given = [k for k, v in kwargs.items() if v is not None]
@@ -325,6 +355,8 @@ def check_exclusive(dist_name: str, **kwargs) -> None:
 
 def bounded(logp, *conditions):
     """``logp`` where every condition holds, ``-inf`` elsewhere."""
+    # a comparison of plain numbers (``logp(1.0)``) gives a Python bool
+    conditions = [pt.as_tensor_variable(np.asarray(c)) if isinstance(c, (bool, np.bool_)) else c for c in conditions]
     cond = conditions[0]
     for c in conditions[1:]:
         cond = pt.and_(cond, c)

@@ -20,6 +20,8 @@ __all__ = [
     "SimplexTransform",
     "OrderedTransform",
     "CholeskyCorrTransform",
+    "CholeskyCovPackedTransform",
+    "LKJCorrTransform",
     "log",
     "logodds",
     "simplex",
@@ -173,6 +175,32 @@ def _tril_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.tril_indices(n, -1)
 
 
+def corr_cholesky_from_partials(z, n: int):
+    """Cholesky factor of a correlation matrix from partial correlations ``z`` in (-1, 1).
+
+    ``z`` holds the strictly lower triangle in ``np.tril_indices(n, -1)`` order;
+    row ``i`` of the factor is built by stick breaking so it has unit norm.
+    """
+    rows, cols = _tril_indices(n)
+    position = {(int(r), int(c)): k for k, (r, c) in enumerate(zip(rows, cols))}
+    ones = pt.ones_like(z[..., 0]) if n > 1 else pt.ones(z.shape[:-1], dtype=z.dtype)
+    out_rows = []
+    for i in range(n):
+        row = []
+        remaining = ones
+        for j in range(n):
+            if j < i:
+                value = z[..., position[(i, j)]] * pt.sqrt(remaining)
+                remaining = remaining - value**2
+                row.append(value)
+            elif j == i:
+                row.append(pt.sqrt(remaining))
+            else:
+                row.append(pt.zeros_like(remaining))
+        out_rows.append(pt.stack(row, axis=-1))
+    return pt.stack(out_rows, axis=-2)
+
+
 class CholeskyCorrTransform(Transform):
     """Unconstrained ``n(n-1)/2`` vector to the Cholesky factor of a correlation matrix.
 
@@ -197,24 +225,7 @@ class CholeskyCorrTransform(Transform):
         return pt.set_subtensor(z[..., rows, cols], pt.tanh(y))
 
     def backward(self, y):
-        n = self.n
-        z = self._z_matrix(y)
-        out_rows = []
-        for i in range(n):
-            # remaining squared length of row i after each column
-            row = []
-            remaining = pt.ones_like(y[..., 0])
-            for j in range(n):
-                if j < i:
-                    value = z[..., i, j] * pt.sqrt(remaining)
-                    remaining = remaining - value**2
-                    row.append(value)
-                elif j == i:
-                    row.append(pt.sqrt(remaining))
-                else:
-                    row.append(pt.zeros_like(remaining))
-            out_rows.append(pt.stack(row, axis=-1))
-        return pt.stack(out_rows, axis=-2)
+        return corr_cholesky_from_partials(pt.tanh(y), self.n)
 
     def forward(self, x):
         n = self.n
@@ -240,6 +251,83 @@ class CholeskyCorrTransform(Transform):
                 total = total + pt.log1p(-(zij**2)) + 0.5 * pt.log(remaining)
                 remaining = remaining * (1 - zij**2)
         return total
+
+
+class CholeskyCovPackedTransform(Transform):
+    """Log on the diagonal of a packed lower-triangular Cholesky factor, identity elsewhere.
+
+    The packed vector holds the ``n(n+1)/2`` entries of the factor in
+    ``np.tril_indices(n)`` (row-major) order, so the diagonal sits at
+    positions ``0, 2, 5, 9, ...``.
+
+    Examples
+    --------
+    >>> from varbayes.distributions.transforms import CholeskyCovPackedTransform
+    >>> CholeskyCovPackedTransform(3).diag_idx.tolist()
+    [0, 2, 5]
+    """
+
+    name = "cholesky-cov-packed"
+    ndim_supp = 1
+
+    def __init__(self, n: int):
+        self.n = int(n)
+        self.diag_idx = np.cumsum(np.arange(1, self.n + 1)) - 1
+
+    def forward(self, x):
+        x = pt.as_tensor_variable(x)
+        return pt.set_subtensor(x[..., self.diag_idx], pt.log(x[..., self.diag_idx]))
+
+    def backward(self, y):
+        y = pt.as_tensor_variable(y)
+        return pt.set_subtensor(y[..., self.diag_idx], pt.exp(y[..., self.diag_idx]))
+
+    def log_jac_det(self, y):
+        return pt.sum(pt.as_tensor_variable(y)[..., self.diag_idx], axis=-1)
+
+
+class LKJCorrTransform(Transform):
+    """Unconstrained ``n(n-1)/2`` vector to the upper-triangular entries of a correlation matrix.
+
+    Goes through :class:`CholeskyCorrTransform` to a Cholesky factor ``L`` and
+    returns the entries of ``L L^T`` above the diagonal (``np.triu_indices(n, 1)``
+    order). The map from ``L``'s strict lower triangle to the correlations is
+    block triangular with diagonal ``L_jj`` repeated ``n - 1 - j`` times.
+    """
+
+    name = "lkj-corr"
+    ndim_supp = 1
+
+    def __init__(self, n: int):
+        self.n = int(n)
+        self._chol = CholeskyCorrTransform(n)
+        self._triu = np.triu_indices(self.n, 1)
+
+    def _matrix(self, x):
+        n = self.n
+        eye = pt.eye(n, dtype=x.dtype)
+        upper = pt.set_subtensor(pt.zeros((*x.shape[:-1], n, n), dtype=x.dtype)[..., self._triu[0], self._triu[1]], x)
+        return eye + upper + pt.swapaxes(upper, -1, -2)
+
+    def forward(self, x):
+        x = pt.as_tensor_variable(x)
+        return self._chol.forward(pt.linalg.cholesky(self._matrix(x), lower=True))
+
+    def backward(self, y):
+        y = pt.as_tensor_variable(y)
+        L = self._chol.backward(y)
+        corr = pt.matmul(L, pt.swapaxes(L, -1, -2))
+        return corr[..., self._triu[0], self._triu[1]]
+
+    def log_jac_det(self, y):
+        y = pt.as_tensor_variable(y)
+        L = self._chol.backward(y)
+        diag = pt.diagonal(L, axis1=-2, axis2=-1)
+        counts = np.arange(self.n - 1, -1, -1).astype("float64")
+        return self._chol.log_jac_det(y) + pt.sum(counts * pt.log(diag), axis=-1)
+
+    def unconstrained_shape(self, shape):
+        return tuple(shape)
 
 
 log = LogTransform()
