@@ -1,0 +1,6 @@
+"""MCMC (NUTS), prior and posterior predictive sampling, and MAP estimates."""
+
+from varbayes.sampling.nuts import sample
+from varbayes.sampling.predictive import sample_posterior_predictive, sample_prior_predictive
+
+__all__ = ["sample", "sample_prior_predictive", "sample_posterior_predictive"]

@@ -1,0 +1,404 @@
+"""``sample``: NUTS (blackjax) with Stan's windowed warmup, chains vectorised.
+
+All chains run in one compiled program (``jax.vmap`` over chains). The
+program advances every chain by ``n_steps`` steps and records each step into
+a buffer; Python only runs between such chunks to update the progress bar,
+and sizes the chunks from their measured duration. The random key of a step
+is derived from the chain's key and the step's index, so the draws do not
+depend on how the run was cut into chunks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+import weakref
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import blackjax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from varbayes.compile import compile_model
+from varbayes.config import default_seed
+from varbayes.model import modelcontext
+from varbayes.output import to_datatree
+from varbayes.sampling import adaptation
+from varbayes.sampling.diagnostics import check_convergence, report_divergences
+from varbayes.sampling.progress import ChunkProgress
+
+__all__ = ["sample", "NUTSStats"]
+
+_INITS = ("auto", "adapt_diag", "jitter+adapt_diag", "advi", "advi+adapt_diag")
+_MAX_BUFFER = 1024
+_TARGET_CHUNK_SECONDS = 0.25
+
+
+class NUTSStats(NamedTuple):
+    """What is recorded of each NUTS transition (``sample_stats``)."""
+
+    lp: jax.Array
+    diverging: jax.Array
+    energy: jax.Array
+    step_size: jax.Array
+    tree_depth: jax.Array
+    n_steps: jax.Array
+    acceptance_rate: jax.Array
+    reached_max_treedepth: jax.Array
+
+
+class ChainState(NamedTuple):
+    position: blackjax.mcmc.hmc.HMCState
+    warmup: adaptation.WarmupState
+
+
+_RUNNERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _runners(compiled, chains: int, buffer: int, max_treedepth: int, target_accept: float):
+    """The compiled ``init`` and ``run`` for this model and configuration (cached)."""
+    cache = _RUNNERS.setdefault(compiled, {})
+    key = (chains, buffer, max_treedepth, float(target_accept))
+    if key not in cache:
+        cache[key] = _build_runners(compiled, buffer, max_treedepth, target_accept)
+    return cache[key]
+
+
+def _build_runners(compiled, buffer: int, max_treedepth: int, target_accept: float):
+    logdensity = compiled.logdensity.fn
+    constrained = compiled.constrained.fn
+    kernel = blackjax.nuts.build_kernel()
+    warmup_init, warmup_update = adaptation.warmup(target_accept)
+    n_dims = compiled.ravel.size
+
+    def init(positions, step_size, inverse_mass_matrix, data):
+        def one_chain(theta, imm):
+            state = blackjax.mcmc.hmc.init(theta, lambda t: logdensity(t, data))
+            return ChainState(state, warmup_init(n_dims, step_size, imm))
+
+        return jax.vmap(one_chain)(positions, inverse_mass_matrix)
+
+    def run(state, keys, schedule, start, n_steps, data):
+        data, constrained_data = data
+
+        def logdensity_fn(theta):
+            return logdensity(theta, data)
+
+        def transition(state: ChainState, key, step):
+            warm = state.warmup
+            position, info = kernel(
+                jax.random.fold_in(key, step),
+                state.position,
+                logdensity_fn,
+                warm.step_size,
+                warm.inverse_mass_matrix,
+                max_num_doublings=max_treedepth,
+            )
+            stats = NUTSStats(
+                lp=position.logdensity,
+                diverging=info.is_divergent,
+                energy=info.energy,
+                step_size=warm.step_size,
+                tree_depth=info.num_trajectory_expansions,
+                n_steps=info.num_integration_steps,
+                acceptance_rate=info.acceptance_rate,
+                reached_max_treedepth=info.num_trajectory_expansions >= max_treedepth,
+            )
+            warm = warmup_update(warm, schedule[step], position.position, info.acceptance_rate)
+            record = (tuple(constrained(position.position, constrained_data)), stats)
+            return ChainState(position, warm), record
+
+        def one_chain(state, key):
+            shapes = jax.eval_shape(lambda s: transition(s, key, start)[1], state)
+            out = jax.tree.map(lambda s: jnp.zeros((buffer, *s.shape), s.dtype), shapes)
+
+            def body(i, carry):
+                state, out = carry
+                state, record = transition(state, key, start + i)
+                out = jax.tree.map(lambda b, r: b.at[i].set(r), out, record)
+                return state, out
+
+            return jax.lax.fori_loop(0, n_steps, body, (state, out))
+
+        return jax.vmap(one_chain)(state, keys)
+
+    return jax.jit(init), jax.jit(run)
+
+
+def _buffer_length(total_steps: int) -> int:
+    return int(min(_MAX_BUFFER, 1 << max(0, int(np.ceil(np.log2(max(total_steps, 1)))))))
+
+
+def _initial_positions(compiled, init: str, chains: int, rng: np.random.Generator, check, model):
+    """Starting θ per chain and the initial inverse mass matrix."""
+    base = np.asarray(compiled.initial_theta(), dtype=np.float64)
+    n_dims = base.size
+    imm = np.ones((chains, n_dims))
+    if init.startswith("advi"):
+        base_chains, imm = _advi_start(model, chains, rng)
+        return base_chains, imm
+    positions = np.tile(base, (chains, 1))
+    if init == "adapt_diag":
+        return positions, imm
+    # jitter+adapt_diag: uniform jitter in (-1, 1), retried where the density is not finite
+    bad = np.ones(chains, dtype=bool)
+    for _ in range(20):
+        positions[bad] = base + rng.uniform(-1.0, 1.0, size=(int(bad.sum()), n_dims))
+        bad = ~check(positions)
+        if not bad.any():
+            break
+    if bad.any():
+        positions[bad] = base
+    return positions, imm
+
+
+def _advi_start(model, chains: int, rng: np.random.Generator):
+    try:
+        from varbayes.variational import fit
+    except ImportError:
+        raise NotImplementedError(
+            "init='advi' needs varbayes.variational.fit, which is not available"
+        ) from None
+    approx = fit(
+        n=10_000,
+        method="advi",
+        model=model,
+        random_seed=int(rng.integers(2**31 - 1)),
+        progressbar=False,
+    )
+    mean = np.asarray(approx.mean.eval(), dtype=np.float64)
+    std = np.asarray(approx.std.eval(), dtype=np.float64)
+    starts = mean + std * rng.standard_normal((chains, mean.size))
+    return starts, np.tile(std**2, (chains, 1))
+
+
+def _step_size_guess(n_dims: int) -> float:
+    # a scale-free first guess; dual averaging takes it from there
+    return np.float64(0.25 / n_dims**0.25)
+
+
+def sample(
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int | None = None,
+    cores: int | None = None,
+    random_seed: int | None = None,
+    progressbar: bool = True,
+    target_accept: float = 0.8,
+    init: str = "auto",
+    model=None,
+    return_inferencedata: bool = True,
+    max_treedepth: int = 10,
+    discard_tuned_samples: bool = True,
+    compute_convergence_checks: bool = True,
+    var_names: Sequence[str] | None = None,
+):
+    """Draw from the posterior with the No-U-Turn Sampler.
+
+    Chains run vectorised in one compiled program; each adapts its own step
+    size and diagonal mass matrix during ``tune`` warmup steps (Stan's
+    windowed schedule), which are then discarded.
+
+    Parameters
+    ----------
+    draws : int
+        Draws kept per chain.
+    tune : int
+        Warmup steps per chain.
+    chains : int, optional
+        Number of chains; as in PyMC, ``max(2, cores)`` with ``cores`` the
+        number of CPUs up to 4 by default.
+    cores : int, optional
+        Only used for the default number of chains: all chains run in one
+        compiled program.
+    random_seed : int, optional
+        Seed; the same seed gives the same draws.
+    progressbar : bool
+        Show a progress bar with draws/s and divergences.
+    target_accept : float
+        Target mean acceptance probability of the step-size adaptation, in (0, 1).
+    init : {'auto', 'adapt_diag', 'jitter+adapt_diag', 'advi'}
+        How chains start: ``'auto'`` is ``'jitter+adapt_diag'`` (the initial
+        point jittered by U(-1, 1) in unconstrained space); ``'advi'`` starts
+        from a mean-field ADVI fit, which also gives the initial mass matrix.
+    model : Model, optional
+        The model; the one of the ``with`` block by default.
+    return_inferencedata : bool
+        Return a ``DataTree`` (default) or a dict of posterior arrays.
+    max_treedepth : int
+        Maximum number of trajectory doublings.
+    discard_tuned_samples : bool
+        Only ``True`` is supported: warmup draws are not kept.
+    compute_convergence_checks : bool
+        Warn about R-hat > 1.01 and low effective sample sizes.
+    var_names : sequence of str, optional
+        Free variables and deterministics to keep; all by default.
+
+    Returns
+    -------
+    xarray.DataTree or dict
+        Groups ``posterior`` (constrained free variables and deterministics,
+        dims ``(chain, draw, ...)``), ``sample_stats`` and ``observed_data``.
+
+    Raises
+    ------
+    TypeError
+        When a free variable is discrete.
+    ValueError
+        When the model has no free variables, or for invalid arguments.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 0.0, 1.0)
+    ...     trace = pm.sample(200, tune=200, chains=2, progressbar=False, random_seed=1)
+    >>> trace.posterior["x"].shape
+    (2, 200)
+    """
+    model = modelcontext(model)
+    if cores is not None and chains is None:
+        chains = max(2, int(cores))
+    chains = _default_chains() if chains is None else chains
+    _check_arguments(draws, tune, chains, target_accept, init, max_treedepth, discard_tuned_samples)
+    init = "jitter+adapt_diag" if init == "auto" else init
+    compiled = compile_model(model)
+    names = _output_names(model, compiled)
+    keep = _kept_names(names, var_names)
+    free_names = list(model.free_rv_info)
+
+    seed = default_seed(random_seed)
+    rng = np.random.default_rng(seed)
+    total = tune + draws
+    buffer = _buffer_length(total)
+    init_fn, run_fn = _runners(compiled, chains, buffer, max_treedepth, target_accept)
+    data = compiled.logdensity.data()
+    run_data = (data, compiled.constrained.data())
+    step_size = _step_size_guess(compiled.ravel.size)
+
+    def finite_start(positions):
+        state = init_fn(jnp.asarray(positions), step_size, jnp.ones_like(positions), data)
+        lp = np.asarray(state.position.logdensity)
+        grad = np.asarray(state.position.logdensity_grad)
+        return np.isfinite(lp) & np.all(np.isfinite(grad), axis=-1)
+
+    _say(f"Initializing NUTS using {init}...")
+    positions, imm = _initial_positions(compiled, init, chains, rng, finite_start, model)
+    state = init_fn(jnp.asarray(positions), step_size, jnp.asarray(imm), data)
+    keys = jax.random.split(jax.random.key(seed), chains)
+    schedule = jnp.asarray(adaptation.schedule(tune, draws, total))
+    _say(f"Sampling {chains} chains vectorised in one compiled program")
+    _say(f"NUTS: [{', '.join(free_names)}]")
+
+    kept: dict[str, list] = {name: [] for name in keep}
+    stats: dict[str, list] = {name: [] for name in NUTSStats._fields}
+    done = 0
+    interrupted = False
+    started = time.perf_counter()
+    with ChunkProgress(total, chains, tune, enabled=progressbar) as progress:
+        n_steps = min(buffer, 10)
+        first_chunk = True
+        try:
+            while done < total:
+                t0 = time.perf_counter()
+                state, (values, chunk_stats) = run_fn(state, keys, schedule, done, n_steps, run_data)
+                values, chunk_stats = jax.device_get((values, chunk_stats))
+                elapsed = time.perf_counter() - t0
+                lo = max(tune - done, 0)  # first kept row of this chunk
+                if lo < n_steps:
+                    for name, value in zip(names, values):
+                        if name in kept:
+                            kept[name].append(value[:, lo:n_steps])
+                    for field, value in zip(NUTSStats._fields, chunk_stats):
+                        stats[field].append(value[:, lo:n_steps])
+                done += n_steps
+                divergent = sum(int(np.sum(d)) for d in stats["diverging"])
+                progress.update(done, divergent)
+                # the first chunk's time includes compilation: do not size from it
+                first = first_chunk
+                first_chunk = False
+                n_steps = _next_chunk(n_steps, None if first else elapsed, buffer, total - done)
+        except KeyboardInterrupt:
+            interrupted = True
+    seconds = time.perf_counter() - started
+
+    n_kept = sum(v.shape[1] for v in stats["lp"])
+    if n_kept == 0:
+        raise KeyboardInterrupt("sampling was interrupted before any draw was kept")
+    posterior = {name: np.concatenate(parts, axis=1) for name, parts in kept.items()}
+    sample_stats = {name: np.concatenate(parts, axis=1) for name, parts in stats.items()}
+    if interrupted:
+        warnings.warn(
+            f"Sampling was interrupted: keeping {n_kept} draws per chain out of {draws}",
+            UserWarning,
+            stacklevel=2,
+        )
+    _say(
+        f"Sampling {chains} chains for {tune:_} tune and {n_kept:_} draw iterations "
+        f"({tune * chains:_} + {n_kept * chains:_} draws total) took {seconds:.0f} seconds."
+    )
+    report_divergences(sample_stats["diverging"], target_accept)
+    if not return_inferencedata:
+        return posterior
+    trace = to_datatree(
+        posterior,
+        model=model,
+        sample_stats=sample_stats,
+        attrs={"sampling_time": seconds, "tuning_steps": tune},
+    )
+    if compute_convergence_checks:
+        check_convergence(trace, [n for n in free_names if n in keep])
+    return trace
+
+
+def _next_chunk(n_steps: int, elapsed: float | None, buffer: int, remaining: int) -> int:
+    """Size the next chunk so that it takes about ``_TARGET_CHUNK_SECONDS``."""
+    if elapsed is None:
+        want = 8 * n_steps
+    else:
+        rate = n_steps / max(elapsed, 1e-6)
+        # grow at most 8-fold per chunk, to learn the speed before long chunks
+        want = int(np.clip(rate * _TARGET_CHUNK_SECONDS, 1, min(buffer, 8 * n_steps)))
+    return int(max(1, min(want, remaining)))
+
+
+def _default_chains() -> int:
+    return max(2, min(4, os.cpu_count() or 1))
+
+
+def _output_names(model, compiled) -> list[str]:
+    """Names of the outputs of ``compiled.constrained``: free variables, then deterministics."""
+    names = list(model.free_rv_info) + [str(d.name) for d in model.deterministics]
+    n_outputs = len(compiled.constrained.output_names)
+    if len(names) != n_outputs:
+        raise RuntimeError(f"expected {len(names)} constrained outputs, the compiled model has {n_outputs}")
+    return names
+
+
+def _kept_names(names: Sequence[str], var_names: Sequence[str] | None) -> list[str]:
+    if var_names is None:
+        return list(names)
+    unknown = [n for n in var_names if n not in names]
+    if unknown:
+        raise ValueError(f"var_names {unknown} are not free variables or deterministics: {list(names)}")
+    return [n for n in names if n in var_names]
+
+
+def _check_arguments(draws, tune, chains, target_accept, init, max_treedepth, discard_tuned_samples):
+    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1), ("max_treedepth", max_treedepth, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if not 0.0 < float(target_accept) < 1.0:
+        raise ValueError(f"target_accept must lie in (0, 1), got {target_accept!r}")
+    if init not in _INITS:
+        raise ValueError(f"init={init!r} is unknown; valid: {list(_INITS)}")
+    if not discard_tuned_samples:
+        raise ValueError("discard_tuned_samples=False is not supported: warmup draws are not kept")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
