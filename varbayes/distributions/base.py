@@ -9,6 +9,7 @@ support and the transform to unconstrained space. Called with a name inside a
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -220,7 +221,11 @@ class Distribution:
             rng = pytensor.shared(np.random.default_rng(default_seed(random_seed)))
         next_rng, out = self._random(rng, size + self.shape)
         if own_rng:
-            rng.default_update = next_rng
+            # PyTensor deprecates default updates, but they are what makes each
+            # ``.eval()`` of the draws advance the generator
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                rng.default_update = next_rng
         return out
 
     def support_point(self):
@@ -257,8 +262,8 @@ class Discrete(Distribution):
 
 def draw(op, *params, rng, size):
     """``(next_rng, value)`` from a ``pytensor.tensor.random`` op."""
-    value = op(*params, size=size, rng=rng)
-    return value.owner.outputs[0], value
+    next_rng, value = op(*params, size=size, rng=rng, return_next_rng=True)
+    return next_rng, value
 
 
 def _broadcast_static(*shapes) -> tuple[int | None, ...]:

@@ -444,7 +444,7 @@ class TruncatedNormal(Continuous):
     def logp(self, value):
         p = self.params
         logp = normal_logpdf(value, p["mu"], p["sigma"]) - self._log_normaliser()
-        conditions = [pt.as_tensor_variable(True)]
+        conditions = [pt.as_tensor_variable(np.array(True))]
         if p["lower"] is not None:
             conditions.append(value >= p["lower"])
         if p["upper"] is not None:

@@ -33,6 +33,10 @@ def _positive_params(dist_name: str, **values):
     return out
 
 
+def _gamma(shape, scale, **kwargs):
+    return pt.random.gamma(shape, scale=scale, **kwargs)
+
+
 def _needs(dist_name: str, first: tuple[str, object], second: tuple[str, object]) -> None:
     if first[1] is None or second[1] is None:
         raise TypeError(f"{dist_name} needs {first[0]} and {second[0]} together")
@@ -103,7 +107,7 @@ class Gamma(Continuous):
         return bounded(logp, value > 0)
 
     def _random(self, rng, size):
-        return draw(pt.random.gamma, self.params["alpha"], self.params["beta"], rng=rng, size=size)
+        return draw(_gamma, self.params["alpha"], 1.0 / self.params["beta"], rng=rng, size=size)
 
     def support_point(self):
         return self._full(self.params["alpha"] / self.params["beta"])
@@ -287,7 +291,7 @@ class ChiSquared(Continuous):
         return bounded(logp, value > 0)
 
     def _random(self, rng, size):
-        return draw(pt.random.gamma, self.params["nu"] / 2, 0.5, rng=rng, size=size)
+        return draw(_gamma, self.params["nu"] / 2, 2.0, rng=rng, size=size)
 
     def support_point(self):
         return self._full(self.params["nu"])
