@@ -19,3 +19,5 @@ from varbayes.distributions import transforms  # noqa: E402
 from varbayes.model import Deterministic, Model, Potential, modelcontext  # noqa: E402
 
 __version__ = "0.1.0"
+from varbayes.variational import *  # noqa: E402,F403
+from varbayes.variational import callbacks  # noqa: E402

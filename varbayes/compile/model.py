@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jax.numpy as jnp
 import numpy as np
@@ -18,7 +18,7 @@ from pytensor.tensor.random.type import RandomType
 from varbayes.compile.jaxify import jaxify
 from varbayes.compile.ravel import Ravel, VarLayout
 
-__all__ = ["CompiledModel", "JaxFunction", "compile_model"]
+__all__ = ["CompiledModel", "JaxFunction", "build_function", "compile_logdensity", "compile_model"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ class JaxFunction:
     fn: Callable
     data_vars: tuple[SharedVariable, ...]
     output_names: tuple[str, ...] = ()
+    #: compiled programs built on this function (e.g. fit loops), reused across fits
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def data(self) -> tuple:
         return tuple(jnp.asarray(v.get_value(borrow=True)) for v in self.data_vars)
@@ -101,9 +103,11 @@ def build_function(
     outputs: Sequence[Variable],
     replacements: dict | None = None,
     *,
-    extra_terms: Callable | None = None,
+    names: Sequence[str] | None = None,
 ) -> JaxFunction:
     """Compile ``outputs`` (graphs over the model's placeholders) to ``fn(theta, data)``."""
+    if names is None:
+        names = [str(o.name) for o in outputs]
     theta = pt.vector("theta", dtype=pytensor.config.floatX)
     values = _theta_values(ravel, theta)
     repl = model.constrained_replacements(values)
@@ -130,8 +134,34 @@ def build_function(
     def fn(theta_value, data):
         return raw(theta_value, *data)
 
-    names = tuple(str(o.name) for o in outputs)
-    return JaxFunction(fn, tuple(data_vars), names)
+    return JaxFunction(fn, tuple(data_vars), tuple(names))
+
+
+def compile_logdensity(model, ravel: Ravel, replacements: dict | None = None) -> JaxFunction:
+    """The model's log-density over θ as ``fn(theta, data) -> scalar``.
+
+    ``replacements`` swaps graph nodes first (e.g. full data for a minibatch).
+    """
+    theta = pt.vector("theta", dtype=pytensor.config.floatX)
+    terms = model.logp_terms(jacobian=True, values=_theta_values(ravel, theta))
+    total = pt.add(*terms.values()) if len(terms) > 1 else next(iter(terms.values()))
+    total = pt.cast(total, pytensor.config.floatX)
+    if replacements:
+        total = clone_replace(total, replace=dict(replacements))
+    data_vars = [
+        v for v in graph_inputs([total]) if isinstance(v, SharedVariable) and not isinstance(v.type, RandomType)
+    ]
+    others = [v for v in graph_inputs([total]) if v is not theta and not isinstance(v, (Constant, SharedVariable))]
+    if others:
+        raise ValueError(f"the model's log-density depends on unknown inputs: {[str(v) for v in others]}")
+    data_inputs = [v.type() for v in data_vars]
+    total = clone_replace(total, replace=dict(zip(data_vars, data_inputs)))
+    raw = jaxify([theta, *data_inputs], [total])
+
+    def logdensity(theta_value, data):
+        return raw(theta_value, *data)[0]
+
+    return JaxFunction(logdensity, tuple(data_vars), ("logdensity",))
 
 
 def compile_model(model) -> CompiledModel:
@@ -166,34 +196,10 @@ def compile_model(model) -> CompiledModel:
             "(VI, NUTS) needs continuous free variables: marginalise them or make them observed"
         )
     ravel = _layout(model)
-    theta = pt.vector("theta", dtype=pytensor.config.floatX)
-    values = _theta_values(ravel, theta)
-    terms = model.logp_terms(jacobian=True, values=values)
-    total = pt.add(*terms.values()) if len(terms) > 1 else next(iter(terms.values()))
-    total = pt.cast(total, pytensor.config.floatX)
-    # logp_terms already replaced the placeholders: compile over θ and data directly
-    data_vars = [
-        v
-        for v in graph_inputs([total])
-        if isinstance(v, SharedVariable) and not isinstance(v.type, RandomType)
-    ]
-    others = [
-        v
-        for v in graph_inputs([total])
-        if v is not theta and not isinstance(v, (Constant, SharedVariable))
-    ]
-    if others:
-        raise ValueError(f"the model's log-density depends on unknown inputs: {[str(v) for v in others]}")
-    data_inputs = [v.type() for v in data_vars]
-    total = clone_replace(total, replace=dict(zip(data_vars, data_inputs)))
-    raw = jaxify([theta, *data_inputs], [total])
-
-    def logdensity(theta_value, data):
-        return raw(theta_value, *data)[0]
-
-    logdensity_fn = JaxFunction(logdensity, tuple(data_vars), ("logdensity",))
+    logdensity_fn = compile_logdensity(model, ravel)
     outputs = [rv.var for rv in free.values()] + model.deterministics
-    constrained = build_function(model, ravel, outputs)
+    names = list(free) + list(model._reg.deterministics)
+    constrained = build_function(model, ravel, outputs, names=names)
     compiled = CompiledModel(model, ravel, logdensity_fn, constrained)
     model._compiled_cache["compiled"] = compiled
     return compiled

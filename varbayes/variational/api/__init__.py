@@ -1,0 +1,41 @@
+"""The seed's objects: fit, inference classes, approximations, callbacks, optimizers."""
+
+from varbayes.variational.api import callbacks
+from varbayes.variational.api.approximations import Approximation, Empirical, FullRank, LowRank, MeanField
+from varbayes.variational.api.inference import ADVI, ASVGD, SVGD, FullRankADVI, Inference, KLqp, fit
+from varbayes.variational.api.optimizers import (
+    adadelta,
+    adagrad,
+    adagrad_window,
+    adam,
+    adamax,
+    momentum,
+    nesterov_momentum,
+    rmsprop,
+    sgd,
+)
+
+__all__ = [
+    "callbacks",
+    "Approximation",
+    "Empirical",
+    "FullRank",
+    "LowRank",
+    "MeanField",
+    "ADVI",
+    "ASVGD",
+    "SVGD",
+    "FullRankADVI",
+    "Inference",
+    "KLqp",
+    "fit",
+    "adadelta",
+    "adagrad",
+    "adagrad_window",
+    "adam",
+    "adamax",
+    "momentum",
+    "nesterov_momentum",
+    "rmsprop",
+    "sgd",
+]

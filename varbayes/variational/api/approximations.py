@@ -1,0 +1,287 @@
+"""Approximations: a family's parameters with a symbolic (PyTensor) face.
+
+The parameters live in JAX while a fit runs; between chunks they are copied
+into PyTensor shared variables (``shared_params``), which is what makes
+``approx.mean.eval()``, trackers and ``sample_node`` see the current values.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+from varbayes.compile import compile_model
+from varbayes.config import default_seed
+from varbayes.model.core import Model, modelcontext
+from varbayes.variational.core import families
+
+__all__ = ["Approximation", "MeanField", "FullRank", "LowRank", "Empirical"]
+
+
+class Approximation:
+    """Base class: a variational family fitted to a model's flat unconstrained space.
+
+    Attributes
+    ----------
+    shared_params : dict
+        The parameters as PyTensor shared variables.
+    hist : numpy.ndarray
+        The loss (``-ELBO`` estimate) of every iteration of every fit.
+    """
+
+    family: families.Family
+
+    def __init__(self, model: Model | None = None, *, start=None, random_seed: int | None = None, family=None):
+        self.model = modelcontext(model)
+        self.compiled = compile_model(self.model)
+        self.ravel = self.compiled.ravel
+        if family is not None:
+            self.family = family
+        seed = default_seed(random_seed)
+        self._key = jax.random.key(seed)
+        theta0 = jnp.asarray(self._start_theta(start))
+        params = self.family.init(theta0, jax.random.fold_in(self._key, 1))
+        self.shared_params = {
+            name: pytensor.shared(np.asarray(value), name=name) for name, value in params.items()
+        }
+        self._params = params
+        self.hist = np.zeros(0)
+        self._logdensity = self.compiled.logdensity
+        self._replacements = None
+
+    # ------------------------------------------------------------ log-density
+    @property
+    def logdensity_fn(self):
+        """The JAX ``logdensity(theta, data)`` the fit optimises."""
+        return self._logdensity.fn
+
+    @property
+    def logdensity_cache(self) -> dict:
+        """Compiled programs built on this log-density, shared by every fit of it."""
+        return self._logdensity.cache
+
+    def logdensity_data(self) -> tuple:
+        """Current values of the data the log-density reads."""
+        return self._logdensity.data()
+
+    def use_replacements(self, replacements: dict) -> None:
+        """Fit on the log-density with graph nodes replaced (e.g. ``{full_data: minibatch}``)."""
+        from varbayes.compile import compile_logdensity
+
+        self._replacements = dict(replacements)
+        self._logdensity = compile_logdensity(self.model, self.ravel, self._replacements)
+
+    def replacements_key(self):
+        return None if self._replacements is None else tuple(id(k) for k in self._replacements)
+
+    # ------------------------------------------------------------- parameters
+    def _start_theta(self, start) -> np.ndarray:
+        point = self.model.initial_point()
+        if start is not None:
+            for name, value in dict(start).items():
+                layout = next((v for v in self.ravel.vars if name in (v.name, v.value_name)), None)
+                if layout is None:
+                    raise KeyError(f"start has {name!r}, which is not a free variable of the model")
+                value = np.asarray(value, dtype="float64")
+                if name == layout.name and layout.transform is not None:
+                    value = np.asarray(layout.transform.forward(pt.as_tensor_variable(value)).eval())
+                point[layout.value_name] = value
+        return self.ravel.ravel(point)
+
+    @property
+    def params(self) -> list:
+        """The shared variables of the parameters, in a fixed order."""
+        return list(self.shared_params.values())
+
+    @property
+    def jax_params(self):
+        """The parameters as JAX arrays."""
+        return self._params
+
+    def set_params(self, params) -> None:
+        """Set the parameters (a dict of arrays) and sync the shared variables."""
+        self._params = params
+        host = jax.device_get(params)
+        for name, shared in self.shared_params.items():
+            shared.set_value(np.asarray(host[name]), borrow=True)
+
+    @property
+    def ndim(self) -> int:
+        return self.ravel.size
+
+    # ---------------------------------------------------------------- summaries
+    @property
+    def mean(self):
+        """Symbolic mean of q in the flat unconstrained space."""
+        raise NotImplementedError
+
+    @property
+    def std(self):
+        """Symbolic standard deviation of q in the flat unconstrained space."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ draws
+    def _draw_theta(self, key, draws: int):
+        return self.family.sample(self._params, key, draws)
+
+    def sample(self, draws: int = 1000, random_seed: int | None = None, include_transformed: bool = False):
+        """Draw from q; return an ArviZ ``DataTree`` with a ``posterior`` group.
+
+        The group has ``chain=1`` and ``draw`` dimensions and holds the
+        constrained free variables and every Deterministic (and, with
+        ``include_transformed``, the unconstrained values).
+
+        Examples
+        --------
+        >>> import varbayes as pm
+        >>> with pm.Model():
+        ...     x = pm.Normal("x", 0.0, 1.0)
+        ...     approx = pm.fit(100, progressbar=False, random_seed=1)
+        >>> approx.sample(50).posterior["x"].shape
+        (1, 50)
+        """
+        if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
+            raise ValueError(f"draws must be a positive integer, got {draws!r}")
+        key = jax.random.key(default_seed(random_seed))
+        values = _sample_constrained(self.compiled, self._params, self.family.sample, key, int(draws))
+        posterior = {name: np.asarray(v)[None] for name, v in values.items()}
+        if include_transformed:
+            theta = self._draw_theta(key, int(draws))
+            for name, value in self.ravel.unravel(np.asarray(theta)).items():
+                if name not in posterior:
+                    posterior[name] = value[None]
+        from varbayes.output import to_datatree
+
+        return to_datatree(posterior=posterior, model=self.model)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.ndim} dimensions, {len(self.hist)} iterations>"
+
+
+def _sample_constrained(compiled, params, sample_fn, key, draws: int) -> dict:
+    """Draw θ from the family and map every draw to the named constrained values."""
+    fn = compiled.constrained.fn
+    data = compiled.constrained.data()
+    theta = sample_fn(params, key, draws)
+    out = jax.vmap(lambda t: fn(t, data))(theta)
+    return dict(zip(compiled.constrained.output_names, out))
+
+
+class MeanField(Approximation):
+    """Mean-field normal approximation: parameters ``mu`` and ``rho`` (std = softplus(rho))."""
+
+    family = families.mean_field()
+
+    @property
+    def mean(self):
+        return self.shared_params["mu"]
+
+    @property
+    def std(self):
+        return pt.softplus(self.shared_params["rho"])
+
+    @property
+    def cov(self):
+        return pt.diag(self.std**2)
+
+
+class FullRank(Approximation):
+    """Full-rank normal approximation: parameters ``mu`` and the packed ``L_tril``."""
+
+    family = families.full_rank()
+
+    @property
+    def L(self):
+        dim = self.ndim
+        rows, cols = np.tril_indices(dim)
+        zeros = pt.zeros((dim, dim), dtype=self.shared_params["L_tril"].dtype)
+        return pt.set_subtensor(zeros[rows, cols], self.shared_params["L_tril"])
+
+    @property
+    def mean(self):
+        return self.shared_params["mu"]
+
+    @property
+    def cov(self):
+        return self.L @ self.L.T
+
+    @property
+    def std(self):
+        return pt.sqrt(pt.sum(self.L**2, axis=1))
+
+
+class LowRank(Approximation):
+    """Diagonal plus low-rank normal approximation (``mu``, ``rho``, ``W``)."""
+
+    def __init__(self, model=None, *, rank: int = 2, **kwargs):
+        super().__init__(model, family=families.low_rank(rank), **kwargs)
+
+    @property
+    def mean(self):
+        return self.shared_params["mu"]
+
+    @property
+    def cov(self):
+        W = self.shared_params["W"]
+        return pt.diag(pt.softplus(self.shared_params["rho"]) ** 2) + W @ W.T
+
+    @property
+    def std(self):
+        return pt.sqrt(pt.diagonal(self.cov))
+
+
+class Empirical(Approximation):
+    """An approximation made of particles (SVGD, or draws of an MCMC trace).
+
+    ``shared_params`` is ``{'histogram': (N, D)}`` in the flat unconstrained space.
+    """
+
+    def __init__(self, trace=None, model=None, *, size: int | None = None, jitter: float = 1.0, start=None,
+                 random_seed: int | None = None):
+        if trace is None and size is None:
+            raise ValueError("Empirical needs a trace or a number of particles (size=)")
+        n = size if trace is None else 1
+        super().__init__(model, start=start, random_seed=random_seed, family=families.particles(int(n), jitter))
+        if trace is not None:
+            histogram = _histogram_from_trace(trace, self.model, self.ravel)
+            self.family = families.particles(histogram.shape[0], jitter)
+            self.set_params({"histogram": jnp.asarray(histogram)})
+
+    @property
+    def histogram(self):
+        return self.shared_params["histogram"]
+
+    @property
+    def mean(self):
+        return pt.mean(self.histogram, axis=0)
+
+    @property
+    def std(self):
+        return pt.std(self.histogram, axis=0)
+
+    @property
+    def cov(self):
+        x = self.histogram - self.mean
+        return x.T @ x / self.histogram.shape[0]
+
+
+def _histogram_from_trace(trace, model, ravel) -> np.ndarray:
+    """Flatten all chains and draws of a trace's posterior into unconstrained θ rows."""
+    posterior = trace.posterior if hasattr(trace, "posterior") else trace
+    columns = []
+    for layout in ravel.vars:
+        if layout.name not in posterior:
+            raise KeyError(
+                f"the trace has no variable {layout.name!r}, a free variable of the model; "
+                f"it has {sorted(posterior.data_vars) if hasattr(posterior, 'data_vars') else sorted(posterior)}"
+            )
+        values = np.asarray(posterior[layout.name])
+        values = values.reshape(-1, *layout.constrained_shape)
+        if layout.transform is not None:
+            x = pt.tensor(shape=(None, *layout.constrained_shape), dtype="float64")
+            values = pytensor.function([x], layout.transform.forward(x), mode="FAST_COMPILE")(values)
+        columns.append(np.asarray(values, dtype="float64").reshape(values.shape[0], -1))
+    return np.concatenate(columns, axis=1)

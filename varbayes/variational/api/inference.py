@@ -1,0 +1,324 @@
+"""Inference objects (``ADVI``, ``FullRankADVI``, ``SVGD``, ``ASVGD``, ``KLqp``) and ``fit``."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from varbayes.config import default_seed
+from varbayes.model.core import Model, modelcontext
+from varbayes.variational.api.approximations import Approximation, Empirical, FullRank, MeanField
+from varbayes.variational.api.loop import run_fit
+from varbayes.variational.api.optimizers import adagrad_window, as_optimizer
+from varbayes.variational.core import asvgd_step, build_chunk, elbo_step, init_state, svgd_step
+
+__all__ = ["Inference", "KLqp", "ADVI", "FullRankADVI", "SVGD", "ASVGD", "fit"]
+
+_BUFFER = 10_000  # steps a chunk can hold; one compilation serves every chunk length
+_STATE_BUFFER_FLOATS = 4_000_000  # memory for recorded states when callbacks need every step
+
+
+class Inference:
+    """Fits an approximation by running a compiled optimisation loop.
+
+    Subclasses define ``_step(optimizer, n_mc)``: the pure step function.
+    """
+
+    default_n_mc = 1
+
+    def __init__(self, approx: Approximation, random_seed: int | None = None):
+        self.approx = approx
+        self._key = jax.random.key(default_seed(random_seed))
+        self.state = None
+        self._optimizer = None
+        self._n_mc = None
+        self._step_config = None
+
+    @property
+    def hist(self) -> np.ndarray:
+        """Loss of every iteration of every fit of this approximation."""
+        return self.approx.hist
+
+    def _step(self, optimizer, n_mc: int):
+        raise NotImplementedError
+
+    def _settings(self) -> tuple:
+        """What, besides the optimizer, decides the step's computation."""
+        return (type(self).__name__, self.approx.family.name)
+
+    def _chunk_for(self, record_states: bool):
+        # Cached on the log-density so that a new Inference on the same model
+        # with the same settings reuses the compiled loop.
+        key = (self._settings(), self._step_config, record_states)
+        cache = self.approx.logdensity_cache
+        if key not in cache:
+            step = self._step(self._optimizer, self._n_mc)
+            if record_states:
+                size = sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(self.state))
+                buffer = int(max(1, min(1000, _STATE_BUFFER_FLOATS // max(size, 1))))
+            else:
+                buffer = _BUFFER
+            cache[key] = (build_chunk(step, buffer, record_states), buffer)
+        return cache[key]
+
+    def _prepare(self, obj_optimizer, obj_n_mc, total_grad_norm_constraint, more_replacements):
+        if more_replacements:
+            self.approx.use_replacements(more_replacements)
+        optimizer = as_optimizer(
+            adagrad_window() if obj_optimizer is None else obj_optimizer, total_grad_norm_constraint
+        )
+        n_mc = self.default_n_mc if obj_n_mc is None else int(obj_n_mc)
+        if n_mc < 1:
+            raise ValueError(f"obj_n_mc must be at least 1, got {obj_n_mc}")
+        # The default optimizer is the same computation every time: reuse its compiled loop.
+        identity = (
+            ("default", total_grad_norm_constraint)
+            if obj_optimizer is None
+            else (id(obj_optimizer), total_grad_norm_constraint)
+        )
+        self._step_config = (identity, n_mc, self.approx.replacements_key())
+        self._optimizer, self._n_mc = optimizer, n_mc
+        self._keep_alive = obj_optimizer
+        self.state = init_state(self.approx.jax_params, optimizer)
+
+    def fit(
+        self,
+        n: int = 10000,
+        score=None,
+        callbacks=None,
+        progressbar: bool = True,
+        obj_optimizer=None,
+        obj_n_mc: int | None = None,
+        total_grad_norm_constraint: float | None = None,
+        more_replacements: dict | None = None,
+        **kwargs,
+    ):
+        """Run ``n`` iterations from the current parameters; return the approximation.
+
+        A new optimizer (or the default one) starts with a fresh optimizer
+        state; :meth:`refine` keeps the current one.
+
+        Examples
+        --------
+        >>> import varbayes as pm
+        >>> with pm.Model():
+        ...     x = pm.Normal("x", 1.0, 2.0)
+        ...     advi = pm.ADVI(random_seed=1)
+        >>> approx = advi.fit(2000, progressbar=False)
+        >>> len(approx.hist)
+        2000
+        """
+        unknown = set(kwargs) - {"fn_kwargs"}
+        if unknown:
+            raise TypeError(f"fit() got unexpected keyword arguments {sorted(unknown)}")
+        self._prepare(obj_optimizer, obj_n_mc, total_grad_norm_constraint, more_replacements)
+        return self._run(n, callbacks, progressbar)
+
+    def refine(self, n: int, progressbar: bool = True, callbacks=None):
+        """Continue fitting for ``n`` iterations with the same optimizer and its state."""
+        if self.state is None:
+            raise RuntimeError("refine() continues a fit: call fit() first")
+        return self._run(n, callbacks, progressbar)
+
+    def _run(self, n, callbacks, progressbar):
+        self.state = self.state._replace(params=self.approx.jax_params)
+        data = self.approx.logdensity_data()
+        self.state, _, _ = run_fit(
+            self.approx, self.state, self._chunk_for, self._key, data, n, callbacks, progressbar
+        )
+        return self.approx
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self.approx!r}>"
+
+
+class KLqp(Inference):
+    """Minimise KL(q || p) for any parametric approximation (``-ELBO`` by reparameterisation).
+
+    Parameters
+    ----------
+    approx : Approximation
+        ``MeanField``, ``FullRank`` or ``LowRank``.
+    stick_the_landing : bool
+        Use the sticking-the-landing gradient estimator for the entropy.
+    """
+
+    def __init__(self, approx: Approximation, random_seed: int | None = None, stick_the_landing: bool = False):
+        if isinstance(approx, Empirical):
+            raise TypeError("KLqp needs a parametric approximation; use SVGD for particles")
+        super().__init__(approx, random_seed=random_seed)
+        self.stick_the_landing = stick_the_landing
+
+    def _settings(self):
+        return (*super()._settings(), self.stick_the_landing)
+
+    def _step(self, optimizer, n_mc):
+        return elbo_step(self.approx.family, self.approx.logdensity_fn, optimizer, n_mc, self.stick_the_landing)
+
+
+def _model_and_seed(model, random_seed):
+    model = modelcontext(model)
+    seed = default_seed(random_seed)
+    return model, seed
+
+
+class ADVI(KLqp):
+    """Automatic differentiation variational inference with a mean-field normal.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 0.0, 1.0)
+    ...     advi = pm.ADVI()
+    >>> sorted(advi.approx.shared_params)
+    ['mu', 'rho']
+    """
+
+    def __init__(self, model: Model | None = None, random_seed: int | None = None, start=None, **kwargs):
+        model, seed = _model_and_seed(model, random_seed)
+        super().__init__(MeanField(model, start=start, random_seed=seed), random_seed=seed + 1, **kwargs)
+
+
+class FullRankADVI(KLqp):
+    """ADVI with a full-rank (correlated) normal approximation."""
+
+    def __init__(self, model: Model | None = None, random_seed: int | None = None, start=None, **kwargs):
+        model, seed = _model_and_seed(model, random_seed)
+        super().__init__(FullRank(model, start=start, random_seed=seed), random_seed=seed + 1, **kwargs)
+
+
+class SVGD(Inference):
+    """Stein variational gradient descent over ``n_particles`` particles.
+
+    Parameters
+    ----------
+    n_particles : int
+        Number of particles.
+    jitter : float
+        Scale of the normal noise that spreads the initial particles.
+    temperature : float
+        Divides the log-density gradient (1 is plain SVGD).
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 0.0, 1.0)
+    ...     svgd = pm.SVGD(n_particles=50, jitter=1)
+    >>> svgd.approx.shared_params["histogram"].get_value().shape
+    (50, 1)
+    """
+
+    def __init__(
+        self,
+        n_particles: int = 100,
+        jitter: float = 1,
+        model: Model | None = None,
+        start=None,
+        random_seed: int | None = None,
+        temperature: float = 1,
+    ):
+        if isinstance(n_particles, bool) or not isinstance(n_particles, (int, np.integer)) or n_particles < 1:
+            raise ValueError(f"n_particles must be a positive int, got {n_particles!r}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        model, seed = _model_and_seed(model, random_seed)
+        approx = Empirical(model=model, size=int(n_particles), jitter=jitter, start=start, random_seed=seed)
+        super().__init__(approx, random_seed=seed + 1)
+        self.temperature = float(temperature)
+
+    def _settings(self):
+        return (*super()._settings(), self.temperature)
+
+    def _step(self, optimizer, n_mc):
+        return svgd_step(self.approx.logdensity_fn, optimizer, self.temperature)
+
+
+class ASVGD(Inference):
+    """Amortised SVGD: a parametric approximation trained along the Stein direction.
+
+    Each step draws ``obj_n_mc`` points from q (default 100) and moves them
+    along the Stein direction through the sampler's parameters.
+    """
+
+    default_n_mc = 100
+
+    def __init__(
+        self,
+        approx: Approximation | None = None,
+        model: Model | None = None,
+        random_seed: int | None = None,
+        temperature: float = 1,
+        start=None,
+    ):
+        model, seed = _model_and_seed(model, random_seed)
+        if approx is None:
+            approx = FullRank(model, start=start, random_seed=seed)
+        if isinstance(approx, Empirical):
+            raise TypeError("ASVGD needs a parametric approximation; use SVGD for particles")
+        super().__init__(approx, random_seed=seed + 1)
+        self.temperature = float(temperature)
+
+    def _settings(self):
+        return (*super()._settings(), self.temperature, repr(self.approx.family.name))
+
+    def _step(self, optimizer, n_mc):
+        return asvgd_step(self.approx.family, self.approx.logdensity_fn, optimizer, n_mc, self.temperature)
+
+
+_METHODS = {"advi": ADVI, "fullrank_advi": FullRankADVI, "svgd": SVGD, "asvgd": ASVGD}
+
+
+def fit(
+    n: int = 10000,
+    method="advi",
+    model: Model | None = None,
+    random_seed: int | None = None,
+    start=None,
+    inf_kwargs: dict | None = None,
+    **kwargs,
+) -> Approximation:
+    """Fit an approximation to the model's posterior.
+
+    Parameters
+    ----------
+    n : int
+        Number of iterations.
+    method : str or Inference
+        ``'advi'``, ``'fullrank_advi'``, ``'svgd'``, ``'asvgd'``, or an
+        :class:`Inference` object.
+    model : Model, optional
+        Defaults to the model of the ``with`` block.
+    random_seed : int, optional
+        Seed of the initialisation and of the draws in the loop.
+    start : dict, optional
+        Starting point (variable or value-variable names).
+    inf_kwargs : dict, optional
+        Keyword arguments of the inference class (e.g. ``n_particles``).
+    **kwargs
+        Passed to :meth:`Inference.fit`: ``callbacks``, ``obj_optimizer``,
+        ``obj_n_mc``, ``total_grad_norm_constraint``, ``progressbar``,
+        ``more_replacements``.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> with pm.Model():
+    ...     x = pm.NormalMixture("x", w=[0.2, 0.8], mu=[-0.3, 0.5], sigma=[0.1, 0.1])
+    ...     approx = pm.fit(1000, method="advi", progressbar=False, random_seed=3)
+    >>> approx.hist.shape
+    (1000,)
+    """
+    inf_kwargs = dict(inf_kwargs or {})
+    if isinstance(method, Inference):
+        inference = method
+    elif isinstance(method, str):
+        if method not in _METHODS:
+            raise KeyError(f"method {method!r} is not known; valid methods: {sorted(_METHODS)}")
+        if start is not None:
+            inf_kwargs.setdefault("start", start)
+        inference = _METHODS[method](model=model, random_seed=random_seed, **inf_kwargs)
+    else:
+        raise TypeError(f"method must be a name ({sorted(_METHODS)}) or an Inference object, got {method!r}")
+    return inference.fit(n, **kwargs)

@@ -1,0 +1,65 @@
+"""The fit progress bar and the messages printed at the end of a fit."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+__all__ = ["FitProgress", "log"]
+
+log = logging.getLogger("varbayes")
+if not log.handlers:
+    _handler = logging.StreamHandler(sys.stderr)
+    _handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(_handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+class FitProgress:
+    """A rich progress bar showing ``Average Loss = …`` and iterations per second.
+
+    Updated only between compiled chunks; rich redraws it from its own thread,
+    so an update costs microseconds.
+    """
+
+    def __init__(self, total: int, enabled: bool = True):
+        self.total = total
+        self.enabled = enabled and total > 0
+        self._progress = None
+        self._task = None
+
+    def __enter__(self) -> "FitProgress":
+        if self.enabled:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("<"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[rate]}"),
+                console=Console(file=sys.stderr),
+                refresh_per_second=8,
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("Average Loss = …", total=self.total, rate="")
+        return self
+
+    def update(self, completed: int, average_loss: float, rate: float) -> None:
+        if self._progress is not None:
+            self._progress.update(
+                self._task,
+                completed=completed,
+                description=f"Average Loss = {average_loss:,.5g}",
+                rate=f"{rate:,.2f} it/s",
+            )
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()

@@ -1,0 +1,78 @@
+"""The compiled loop: many steps per call, Python only between calls.
+
+:func:`build_chunk` turns a step into a jitted function that runs up to
+``buffer_size`` steps in a ``lax.while_loop``. The number of steps is an
+argument, so one compilation serves every chunk length. Each step's key is
+``fold_in(key, iteration)``: results do not depend on how the iterations are
+split into chunks. The loop stops early at the first non-finite loss or
+parameter and keeps the last finite state.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from varbayes.variational.core.step import VIState, tree_all_finite
+
+__all__ = ["ChunkResult", "build_chunk"]
+
+
+class ChunkResult(NamedTuple):
+    """What one chunk returns.
+
+    ``losses[:n_done]`` are the losses of the steps run; when ``finite`` is
+    false the last of them is the non-finite one and ``state`` is the state
+    before it. ``states`` (when recorded) holds the state after each step.
+    """
+
+    state: VIState
+    losses: jax.Array
+    n_done: jax.Array
+    finite: jax.Array
+    states: VIState | None
+
+
+def build_chunk(step: Callable, buffer_size: int, record_states: bool = False) -> Callable:
+    """``chunk(state, key, data, start, n_steps) -> ChunkResult``, jitted.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> def step(state, key, data):
+    ...     return VIState(state.params - 0.1 * state.params, state.opt_state), jnp.sum(state.params ** 2)
+    >>> chunk = build_chunk(step, buffer_size=16)
+    >>> out = chunk(VIState(jnp.ones(2), ()), jax.random.key(0), (), 0, 10)
+    >>> int(out.n_done)
+    10
+    """
+
+    def run(state: VIState, key, data, start, n_steps) -> ChunkResult:
+        losses = jnp.full((buffer_size,), jnp.nan)
+        states = (
+            jax.tree_util.tree_map(lambda a: jnp.zeros((buffer_size, *jnp.shape(a)), jnp.result_type(a)), state)
+            if record_states
+            else None
+        )
+
+        def cond(carry):
+            i, _, _, _, ok = carry
+            return (i < n_steps) & ok
+
+        def body(carry):
+            i, current, losses, states, _ = carry
+            new, loss = step(current, jax.random.fold_in(key, start + i), data)
+            ok = jnp.isfinite(loss) & tree_all_finite(new.params)
+            current = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, current)
+            losses = losses.at[i].set(loss)
+            if states is not None:
+                states = jax.tree_util.tree_map(lambda buf, s: buf.at[i].set(s), states, current)
+            return i + 1, current, losses, states, ok
+
+        carry = (jnp.asarray(0), state, losses, states, jnp.asarray(True))
+        n_done, state, losses, states, ok = jax.lax.while_loop(cond, body, carry)
+        return ChunkResult(state, losses, n_done, ok, states)
+
+    return jax.jit(run)

@@ -1,0 +1,190 @@
+"""Variational families as pure functions over a parameter pytree.
+
+Each family is a :class:`Family` of pure functions (optax style): ``init``
+makes parameters around a starting point, ``sample`` draws ``n`` points of
+the flat unconstrained space, ``log_q`` is the log-density of one point,
+``entropy`` is the analytic entropy (``None`` when there is none), and
+``mean``/``std`` summarise the family.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["Family", "mean_field", "full_rank", "low_rank", "particles", "tril_pack", "tril_unpack"]
+
+_HALF_LOG_2PI_E = 0.5 * (1.0 + math.log(2 * math.pi))
+
+
+class Family(NamedTuple):
+    """A variational family: pure functions of its parameters."""
+
+    name: str
+    init: Callable  # (start (D,), key) -> params
+    sample: Callable  # (params, key, n) -> (n, D)
+    log_q: Callable | None  # (params, x (D,)) -> scalar
+    entropy: Callable | None  # params -> scalar
+    mean: Callable  # params -> (D,)
+    std: Callable  # params -> (D,)
+
+
+# --------------------------------------------------------------- mean-field
+def mean_field() -> Family:
+    """Independent normals: ``x = mu + softplus(rho) * eps``.
+
+    Parameters are ``{'mu', 'rho'}``; ``rho = 0`` at start, so the initial
+    standard deviation is ``log 2`` (as in PyMC).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> fam = mean_field()
+    >>> params = fam.init(jnp.zeros(3), jax.random.key(0))
+    >>> fam.sample(params, jax.random.key(1), 5).shape
+    (5, 3)
+    """
+
+    def init(start, key):
+        del key
+        return {"mu": jnp.asarray(start, dtype=jnp.float64), "rho": jnp.zeros_like(start, dtype=jnp.float64)}
+
+    def std(params):
+        return jax.nn.softplus(params["rho"])
+
+    def sample(params, key, n):
+        eps = jax.random.normal(key, (n, params["mu"].shape[0]), dtype=params["mu"].dtype)
+        return params["mu"] + std(params) * eps
+
+    def log_q(params, x):
+        s = std(params)
+        z = (x - params["mu"]) / s
+        return jnp.sum(-0.5 * z**2 - jnp.log(s)) - 0.5 * x.shape[-1] * math.log(2 * math.pi)
+
+    def entropy(params):
+        return jnp.sum(jnp.log(std(params))) + params["mu"].shape[0] * _HALF_LOG_2PI_E
+
+    return Family("mean_field", init, sample, log_q, entropy, lambda p: p["mu"], std)
+
+
+# ---------------------------------------------------------------- full-rank
+def tril_pack(matrix):
+    """Lower triangle (row-major, as ``numpy.tril_indices``) as a vector."""
+    rows, cols = jnp.tril_indices(matrix.shape[-1])
+    return matrix[..., rows, cols]
+
+
+def tril_unpack(packed, dim: int):
+    """Inverse of :func:`tril_pack`."""
+    rows, cols = jnp.tril_indices(dim)
+    out = jnp.zeros((*packed.shape[:-1], dim, dim), dtype=packed.dtype)
+    return out.at[..., rows, cols].set(packed)
+
+
+def full_rank() -> Family:
+    """Correlated normal ``x = mu + L eps`` with ``L`` lower-triangular.
+
+    Parameters are ``{'mu', 'L_tril'}``, ``L_tril`` the packed lower triangle
+    (identity at start).
+    """
+
+    def init(start, key):
+        del key
+        dim = start.shape[0]
+        return {"mu": jnp.asarray(start, dtype=jnp.float64), "L_tril": tril_pack(jnp.eye(dim))}
+
+    def chol(params):
+        return tril_unpack(params["L_tril"], params["mu"].shape[0])
+
+    def sample(params, key, n):
+        eps = jax.random.normal(key, (n, params["mu"].shape[0]), dtype=params["mu"].dtype)
+        return params["mu"] + eps @ chol(params).T
+
+    def log_q(params, x):
+        L = chol(params)
+        z = jax.scipy.linalg.solve_triangular(L, x - params["mu"], lower=True)
+        return (
+            -0.5 * jnp.sum(z**2)
+            - jnp.sum(jnp.log(jnp.abs(jnp.diag(L))))
+            - 0.5 * x.shape[-1] * math.log(2 * math.pi)
+        )
+
+    def entropy(params):
+        L = chol(params)
+        return jnp.sum(jnp.log(jnp.abs(jnp.diag(L)))) + params["mu"].shape[0] * _HALF_LOG_2PI_E
+
+    def std(params):
+        return jnp.sqrt(jnp.sum(chol(params) ** 2, axis=-1))
+
+    return Family("full_rank", init, sample, log_q, entropy, lambda p: p["mu"], std)
+
+
+# ----------------------------------------------------------------- low-rank
+def low_rank(rank: int = 2) -> Family:
+    """Diagonal plus rank-``k`` normal: ``cov = diag(softplus(rho)^2) + W W^T``.
+
+    Parameters are ``{'mu', 'rho', 'W'}``; ``W`` starts small and random so
+    that its gradient is not zero.
+    """
+
+    def init(start, key):
+        dim = start.shape[0]
+        return {
+            "mu": jnp.asarray(start, dtype=jnp.float64),
+            "rho": jnp.zeros(dim),
+            "W": 0.01 * jax.random.normal(key, (dim, rank)),
+        }
+
+    def cov(params):
+        d = jax.nn.softplus(params["rho"])
+        return jnp.diag(d**2) + params["W"] @ params["W"].T
+
+    def sample(params, key, n):
+        dim = params["mu"].shape[0]
+        k1, k2 = jax.random.split(key)
+        eps = jax.random.normal(k1, (n, dim))
+        eta = jax.random.normal(k2, (n, rank))
+        return params["mu"] + jax.nn.softplus(params["rho"]) * eps + eta @ params["W"].T
+
+    def log_q(params, x):
+        return jax.scipy.stats.multivariate_normal.logpdf(x, params["mu"], cov(params))
+
+    def entropy(params):
+        _, logdet = jnp.linalg.slogdet(cov(params))
+        return 0.5 * logdet + params["mu"].shape[0] * _HALF_LOG_2PI_E
+
+    def std(params):
+        return jnp.sqrt(jnp.diag(cov(params)))
+
+    return Family("low_rank", init, sample, log_q, entropy, lambda p: p["mu"], std)
+
+
+# ---------------------------------------------------------------- particles
+def particles(n_particles: int, jitter: float = 1.0) -> Family:
+    """An empirical distribution over ``N`` particles, ``{'histogram': (N, D)}``.
+
+    ``init`` spreads the particles around the start with normal noise of
+    scale ``jitter``; ``sample`` draws particles uniformly with replacement.
+    """
+
+    def init(start, key):
+        noise = jax.random.normal(key, (n_particles, start.shape[0]))
+        return {"histogram": jnp.asarray(start, dtype=jnp.float64) + jitter * noise}
+
+    def sample(params, key, n):
+        hist = params["histogram"]
+        idx = jax.random.randint(key, (n,), 0, hist.shape[0])
+        return hist[idx]
+
+    return Family(
+        "particles",
+        init,
+        sample,
+        None,
+        None,
+        lambda p: jnp.mean(p["histogram"], axis=0),
+        lambda p: jnp.std(p["histogram"], axis=0),
+    )
