@@ -1,6 +1,7 @@
 """MCMC (NUTS), prior and posterior predictive sampling, and MAP estimates."""
 
+from varbayes.sampling.map import find_MAP
 from varbayes.sampling.nuts import sample
 from varbayes.sampling.predictive import sample_posterior_predictive, sample_prior_predictive
 
-__all__ = ["sample", "sample_prior_predictive", "sample_posterior_predictive"]
+__all__ = ["sample", "sample_prior_predictive", "sample_posterior_predictive", "find_MAP"]
