@@ -291,10 +291,19 @@ def _observed_static_shape(observed) -> tuple[int | None, ...]:
     return np.shape(np.asarray(observed))
 
 
+def _holds_variables(value) -> bool:
+    """A list such as ``[mu, 1.0]`` mixing graphs and numbers (stacked into one tensor)."""
+    if not isinstance(value, (list, tuple)):
+        return False
+    return any(isinstance(v, Variable) or _holds_variables(v) for v in value)
+
+
 def as_float_param(value, name: str) -> Variable | None:
     """A float PyTensor parameter from a number, array or graph."""
     if value is None:
         return None
+    if _holds_variables(value):
+        value = pt.as_tensor_variable(value)
     if isinstance(value, Variable):
         var = pt.as_tensor_variable(value)
         if not var.dtype.startswith("float"):
@@ -311,6 +320,8 @@ def as_int_param(value, name: str) -> Variable | None:
     """An integer PyTensor parameter from a number, array or graph."""
     if value is None:
         return None
+    if _holds_variables(value):
+        value = pt.as_tensor_variable(value)
     if isinstance(value, Variable):
         var = pt.as_tensor_variable(value)
         return var if var.dtype.startswith(("int", "uint")) else pt.cast(var, "int64")

@@ -226,7 +226,9 @@ class HalfCauchy(Continuous):
         return bounded(logp, value >= 0)
 
     def _random(self, rng, size):
-        return draw(pt.random.halfcauchy, 0.0, self.params["beta"], rng=rng, size=size)
+        # |Cauchy| rather than pt.random.halfcauchy, which has no JAX implementation
+        rng, x = draw(pt.random.cauchy, 0.0, self.params["beta"], rng=rng, size=size)
+        return rng, pt.abs(x)
 
     def support_point(self):
         return self._full(self.params["beta"])

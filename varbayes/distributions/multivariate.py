@@ -265,7 +265,7 @@ def _partial_corr_draws(eta, n: int, rng, batch: tuple[int, ...]):
     return rng, 2 * beta - 1
 
 
-def _check_n_eta(n, eta) -> tuple[int, Distribution]:
+def _check_n_eta(n, eta):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"parameter n={n!r} is invalid: n must be a positive Python integer")
     eta = as_float_param(eta, "eta")

@@ -260,8 +260,9 @@ class Weibull(Continuous):
         return bounded(logp, value >= 0)
 
     def _random(self, rng, size):
-        rng, x = draw(pt.random.weibull, self.params["alpha"], rng=rng, size=size)
-        return rng, self.params["beta"] * x
+        # beta * E**(1/alpha) with E standard exponential; pt.random.weibull has no JAX implementation
+        rng, e = draw(pt.random.exponential, 1.0, rng=rng, size=size)
+        return rng, self.params["beta"] * e ** (1.0 / self.params["alpha"])
 
     def support_point(self):
         alpha, beta = self.params["alpha"], self.params["beta"]
