@@ -157,6 +157,12 @@ def test_same_seed_same_draws(conjugate_normal):
     assert not np.array_equal(a.posterior["mu"].values, c.posterior["mu"].values)
 
 
+def test_adapt_diag_init_starts_chains_together(conjugate_normal):
+    model, post_mean, post_sd = conjugate_normal
+    trace = sample(300, tune=300, chains=2, init="adapt_diag", random_seed=5, progressbar=False, model=model)
+    assert abs(float(trace.posterior["mu"].mean()) - post_mean) < 5 * post_sd / np.sqrt(300)
+
+
 def test_progressbar_and_messages(conjugate_normal, capsys):
     model, *_ = conjugate_normal
     sample(50, tune=50, chains=2, random_seed=1, progressbar=True, model=model)

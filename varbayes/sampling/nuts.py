@@ -56,12 +56,16 @@ class ChainState(NamedTuple):
     warmup: adaptation.WarmupState
 
 
-_RUNNERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# compiled programs by id of the CompiledModel, dropped when it is garbage collected
+_RUNNERS: dict[int, dict] = {}
 
 
 def _runners(compiled, chains: int, buffer: int, max_treedepth: int, target_accept: float):
     """The compiled ``init`` and ``run`` for this model and configuration (cached)."""
-    cache = _RUNNERS.setdefault(compiled, {})
+    if id(compiled) not in _RUNNERS:
+        _RUNNERS[id(compiled)] = {}
+        weakref.finalize(compiled, _RUNNERS.pop, id(compiled), None)
+    cache = _RUNNERS[id(compiled)]
     key = (chains, buffer, max_treedepth, float(target_accept))
     if key not in cache:
         cache[key] = _build_runners(compiled, buffer, max_treedepth, target_accept)
@@ -254,9 +258,10 @@ def sample(
     Examples
     --------
     >>> import varbayes as pm
+    >>> from varbayes.sampling import sample
     >>> with pm.Model():
     ...     x = pm.Normal("x", 0.0, 1.0)
-    ...     trace = pm.sample(200, tune=200, chains=2, progressbar=False, random_seed=1)
+    ...     trace = sample(200, tune=200, chains=2, progressbar=False, random_seed=1)
     >>> trace.posterior["x"].shape
     (2, 200)
     """
@@ -296,7 +301,7 @@ def sample(
 
     kept: dict[str, list] = {name: [] for name in keep}
     stats: dict[str, list] = {name: [] for name in NUTSStats._fields}
-    done = 0
+    done = divergent = 0
     interrupted = False
     started = time.perf_counter()
     with ChunkProgress(total, chains, tune, enabled=progressbar) as progress:
@@ -315,8 +320,8 @@ def sample(
                             kept[name].append(value[:, lo:n_steps])
                     for field, value in zip(NUTSStats._fields, chunk_stats):
                         stats[field].append(value[:, lo:n_steps])
+                    divergent += int(np.sum(stats["diverging"][-1]))
                 done += n_steps
-                divergent = sum(int(np.sum(d)) for d in stats["diverging"])
                 progress.update(done, divergent)
                 # the first chunk's time includes compilation: do not size from it
                 first = first_chunk

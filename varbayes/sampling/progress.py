@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 __all__ = ["ChunkProgress"]
@@ -23,6 +24,7 @@ class ChunkProgress:
         self._progress = None
         self._task = None
         self._start = None
+        self._first = None  # (time, steps) after the first chunk, which includes compilation
 
     def __enter__(self) -> "ChunkProgress":
         self._start = time.perf_counter()
@@ -35,6 +37,7 @@ class ChunkProgress:
                 TextColumn("divergences: {task.fields[divergences]}"),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
+                console=Console(stderr=True),
                 transient=False,
             )
             self._progress.__enter__()
@@ -50,8 +53,13 @@ class ChunkProgress:
     def update(self, done: int, divergences: int) -> None:
         if self._progress is None:
             return
-        elapsed = time.perf_counter() - self._start
-        speed = f"{done * self.chains / max(elapsed, 1e-9):,.0f}"
+        now = time.perf_counter()
+        if self._first is None:
+            self._first = (now, done)
+            speed = "-"
+        else:
+            t0, done0 = self._first
+            speed = f"{(done - done0) * self.chains / max(now - t0, 1e-9):,.0f}"
         self._progress.update(
             self._task,
             completed=done * self.chains,
