@@ -16,6 +16,7 @@ from pytensor.graph.traversal import graph_inputs
 from pytensor.tensor.random.type import RandomType
 
 from varbayes.compile.jaxify import jaxify
+from varbayes.data.minibatch import batch_indices
 from varbayes.compile.ravel import Ravel, VarLayout
 
 __all__ = ["CompiledModel", "JaxFunction", "build_function", "compile_logdensity", "compile_model"]
@@ -33,14 +34,21 @@ class JaxFunction:
     fn: Callable
     data_vars: tuple[SharedVariable, ...]
     output_names: tuple[str, ...] = ()
+    #: ``batch_fn(key, data) -> data``: appends freshly drawn minibatch indices
+    batch_fn: Callable | None = None
     #: compiled programs built on this function (e.g. fit loops), reused across fits
     cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def data(self) -> tuple:
         return tuple(jnp.asarray(v.get_value(borrow=True)) for v in self.data_vars)
 
-    def __call__(self, theta, data=None):
-        return self.fn(theta, self.data() if data is None else data)
+    def __call__(self, theta, data=None, key=None):
+        data = self.data() if data is None else data
+        if self.batch_fn is not None:
+            import jax
+
+            data = self.batch_fn(jax.random.key(0) if key is None else key, data)
+        return self.fn(jnp.asarray(theta), data)
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ class CompiledModel:
 
     def logdensity_fn(self, theta, data=None):
         """Convenience: the log-density at ``theta`` with the current data."""
-        return self.logdensity(theta, data)
+        return self.logdensity(jnp.asarray(theta), data)
 
     def function(self, outputs: Sequence[Variable], replacements: dict | None = None) -> JaxFunction:
         """A JAX function of θ for any expressions of the model's variables."""
@@ -148,20 +156,48 @@ def compile_logdensity(model, ravel: Ravel, replacements: dict | None = None) ->
     total = pt.cast(total, pytensor.config.floatX)
     if replacements:
         total = clone_replace(total, replace=dict(replacements))
+    # Minibatch indices become inputs, drawn by the compiled step from its own key.
+    index_vars = batch_indices([total])
+    index_inputs = [pt.vector(f"batch_index_{k}", dtype="int64") for k in range(len(index_vars))]
+    if index_vars:
+        total = clone_replace(total, replace=dict(zip(index_vars, index_inputs)))
     data_vars = [
         v for v in graph_inputs([total]) if isinstance(v, SharedVariable) and not isinstance(v.type, RandomType)
     ]
     others = [v for v in graph_inputs([total]) if v is not theta and not isinstance(v, (Constant, SharedVariable))]
+    others = [v for v in others if not any(v is i for i in index_inputs)]
     if others:
         raise ValueError(f"the model's log-density depends on unknown inputs: {[str(v) for v in others]}")
     data_inputs = [v.type() for v in data_vars]
     total = clone_replace(total, replace=dict(zip(data_vars, data_inputs)))
-    raw = jaxify([theta, *data_inputs], [total])
+    raw = jaxify([theta, *data_inputs, *index_inputs], [total])
 
     def logdensity(theta_value, data):
         return raw(theta_value, *data)[0]
 
-    return JaxFunction(logdensity, tuple(data_vars), ("logdensity",))
+    batch_fn = _batch_function(index_vars, data_vars) if index_vars else None
+    return JaxFunction(logdensity, tuple(data_vars), ("logdensity",), batch_fn)
+
+
+def _batch_function(index_vars, data_vars) -> Callable:
+    """``batch_fn(key, data)``: the data followed by one fresh index vector per minibatch axis."""
+    import jax
+
+    specs = []
+    for var in index_vars:
+        tag = var.tag.batch_index
+        position = next(i for i, v in enumerate(data_vars) if v is tag.source)
+        specs.append((position, tag.axis, tag.size))
+
+    def batch_fn(key, data):
+        keys = jax.random.split(key, len(specs))
+        indices = tuple(
+            jax.random.randint(k, (size,), 0, data[position].shape[axis])
+            for k, (position, axis, size) in zip(keys, specs)
+        )
+        return (*data, *indices)
+
+    return batch_fn
 
 
 def compile_model(model) -> CompiledModel:

@@ -1,17 +1,256 @@
-"""``Minibatch``: a tensor whose every evaluation is a fresh random batch."""
+"""``Minibatch``: a tensor whose every evaluation is a fresh random batch.
+
+The batch is ``shared[idx_0, idx_1, ...]`` where each ``idx`` is a random
+integer vector over one axis. Each index variable carries a
+:class:`BatchIndex` tag, so :mod:`varbayes.compile` can replace it by an
+input that the compiled fit step draws from its own key: the full data goes
+to the device once and no batch is copied per iteration.
+"""
 
 from __future__ import annotations
 
-from pytensor.graph.basic import Variable
+import copy
+from dataclasses import dataclass
 
-__all__ = ["Minibatch", "is_minibatch"]
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.compile.ops import view_op
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Apply, Variable
+from pytensor.tensor.variable import TensorVariable
+
+from varbayes.config import default_seed
+from varbayes.rng import advance_on_eval, shared_generator
+
+__all__ = ["Minibatch", "BatchIndex", "is_minibatch", "batch_indices"]
+
+
+@dataclass(frozen=True)
+class BatchIndex:
+    """Tag of a random index vector: ``size`` rows drawn uniformly from ``source``'s ``axis``."""
+
+    source: SharedVariable
+    axis: int
+    size: int
 
 
 def is_minibatch(var) -> bool:
-    """Whether ``var`` is a Minibatch (or a graph whose value is one)."""
-    return isinstance(var, Variable) and getattr(var.tag, "minibatch", None) is not None
+    """Whether ``var`` is a Minibatch."""
+    return isinstance(var, Minibatch)
 
 
-class Minibatch:  # replaced by the full implementation in this module
-    def __new__(cls, *args, **kwargs):
-        raise NotImplementedError("Minibatch is not available yet")
+def batch_indices(outputs) -> list[Variable]:
+    """The minibatch index variables a graph depends on, in a stable order."""
+    from pytensor.graph.traversal import ancestors
+
+    seen, found = set(), []
+    for var in ancestors(list(outputs)):
+        tag = getattr(var.tag, "batch_index", None)
+        if tag is not None and id(var) not in seen:
+            seen.add(id(var))
+            found.append(var)
+    return found
+
+
+def _parse_batch_spec(batch_size, ndim: int, default_seed_value: int):
+    """``[(axis, size, seed)]`` from the seed's batch_size forms."""
+    if isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool):
+        spec = [batch_size]
+    elif isinstance(batch_size, (list, tuple)):
+        spec = list(batch_size)
+    else:
+        raise TypeError(f"batch_size must be an int or a list, got {batch_size!r}")
+    if spec.count(Ellipsis) > 1:
+        raise ValueError("batch_size may hold only one Ellipsis")
+    if Ellipsis in spec:
+        i = spec.index(Ellipsis)
+        head, tail = spec[:i], spec[i + 1 :]
+        if len(head) + len(tail) > ndim:
+            raise ValueError(f"batch_size {batch_size} has more entries than the data's {ndim} dimensions")
+        axes = list(enumerate(head)) + [(ndim - len(tail) + j, s) for j, s in enumerate(tail)]
+    else:
+        if len(spec) > ndim:
+            raise ValueError(f"batch_size {batch_size} has more entries than the data's {ndim} dimensions")
+        axes = list(enumerate(spec))
+    out = []
+    for axis, entry in axes:
+        if entry is None:
+            continue
+        if isinstance(entry, tuple):
+            if len(entry) != 2:
+                raise ValueError(f"batch_size entries must be ints or (size, random_seed) pairs, got {entry!r}")
+            size, seed = entry
+        else:
+            size, seed = entry, default_seed_value + axis
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            raise TypeError(f"batch size on axis {axis} must be an int, got {size!r}")
+        out.append((axis, int(size), int(seed)))
+    return out
+
+
+def _check_source(value: np.ndarray, name: str) -> None:
+    if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+        raise ValueError(f"{name}: the minibatch source contains NaN or infinite values")
+
+
+class Minibatch(TensorVariable):
+    """Multidimensional minibatch that is a pure ``TensorVariable``.
+
+    Parameters
+    ----------
+    data : ndarray
+        The full data (kept in a shared variable, ``.shared``).
+    *more_data : ndarray
+        Further arrays batched with the same random rows (then a tuple of
+        Minibatches is returned).
+    batch_size : int or list
+        ``int``: rows of the first axis. A list gives one entry per axis: an
+        int, a ``(size, random_seed)`` pair, ``None`` (keep the axis whole),
+        and at most one ``Ellipsis`` (entries after it align with the last axes).
+    dtype : str, optional
+        Cast the data (float data defaults to ``floatX``).
+    name : str
+        Name of the tensor.
+    random_seed : int
+        Seed of the index draws when the entry gives none.
+    update_shared_f : callable, optional
+        Returns new data for :meth:`update_shared`.
+    in_memory_size : int or list, optional
+        Keep only this slice of the data in the shared variable.
+
+    Examples
+    --------
+    >>> import numpy as np, varbayes as pm
+    >>> x = pm.Minibatch(np.random.rand(100, 100), batch_size=10)
+    >>> x.eval().shape
+    (10, 100)
+    >>> x = pm.Minibatch(np.random.rand(100, 100), batch_size=[10, 10])
+    >>> x.eval().shape
+    (10, 10)
+    """
+
+    def __new__(cls, data, *more_data, **kwargs):
+        if more_data and all(_is_array(a) for a in more_data):
+            return _joint_minibatches((data, *more_data), **kwargs)
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        data,
+        batch_size=128,
+        dtype=None,
+        broadcastable=None,
+        name: str = "Minibatch",
+        random_seed: int = 42,
+        update_shared_f=None,
+        in_memory_size=None,
+        *,
+        _indices=None,
+    ):
+        value = self._as_array(data, dtype, in_memory_size)
+        _check_source(value, name)
+        self.in_memory_size = in_memory_size
+        self.update_shared_f = update_shared_f
+        self.shared = pytensor.shared(value, name=f"{name}_shared")
+        if _indices is None:
+            _indices = _make_indices(self.shared, value.shape, batch_size, random_seed)
+        self._indices = _indices
+        self.batch_size = batch_size
+        batch = self.shared
+        for axis, idx in _indices:  # one axis at a time: outer, not numpy's joint, indexing
+            batch = pt.take(batch, idx, axis=axis)
+        # No static shapes: replacements such as {x: test_data} or
+        # {x.minibatch: x.shared} may have any length.
+        self.minibatch = _without_static_shape(batch, f"{name}_batch")
+        super().__init__(self.minibatch.type, None, None, name=name)
+        Apply(view_op, [self.minibatch], [self])
+
+    def _as_array(self, data, dtype, in_memory_size) -> np.ndarray:
+        if isinstance(data, SharedVariable):
+            data = data.get_value()
+        value = np.asarray(data)
+        if in_memory_size is not None:
+            sizes = in_memory_size if isinstance(in_memory_size, (list, tuple)) else [in_memory_size]
+            slices = tuple(s if isinstance(s, slice) or s is Ellipsis else slice(0, int(s)) for s in sizes)
+            value = value[slices]
+        if dtype is not None:
+            value = value.astype(dtype)
+        elif value.dtype.kind == "f":
+            value = value.astype(pytensor.config.floatX)
+        return value
+
+    # ------------------------------------------------------------- updating
+    def set_value(self, value) -> None:
+        """Replace the source data (same number of dimensions)."""
+        value = np.asarray(value)
+        old = self.shared.get_value()
+        if value.ndim != old.ndim:
+            raise ValueError(f"{self.name}: new data has {value.ndim} dimensions, the source has {old.ndim}")
+        if in_memory := self.in_memory_size:
+            value = self._as_array(value, old.dtype, in_memory)
+        _check_source(value, str(self.name))
+        for axis, idx in self._indices:
+            size = idx.tag.batch_index.size
+            if size > value.shape[axis]:
+                raise ValueError(
+                    f"{self.name}: batch size {size} is larger than axis {axis} of the new data ({value.shape[axis]})"
+                )
+        self.shared.set_value(value.astype(old.dtype))
+
+    def update_shared(self) -> None:
+        """Load new data from ``update_shared_f``."""
+        if self.update_shared_f is None:
+            raise RuntimeError(f"{self.name}: no update_shared_f was given")
+        self.set_value(np.asarray(self.update_shared_f()))
+
+    def clone(self, **kwargs):
+        # Graph rewrites clone outputs without their owner; a plain TensorVariable
+        # serves, since the batch itself lives in the owner's input.
+        cp = TensorVariable(self.type, None, None, name=self.name)
+        cp.tag = copy.copy(self.tag)
+        return cp
+
+
+def _is_array(value) -> bool:
+    """Arrays are data; a list such as ``[2, Ellipsis, 10]`` is a batch spec."""
+    return isinstance(value, SharedVariable) or hasattr(value, "shape")
+
+
+def _without_static_shape(var, name: str) -> TensorVariable:
+    out = TensorVariable(var.type.clone(shape=(None,) * var.ndim), None, None, name=name)
+    Apply(view_op, [var], [out])
+    return out
+
+
+def _make_indices(shared, shape, batch_size, random_seed):
+    indices = []
+    for axis, size, seed in _parse_batch_spec(batch_size, len(shape), default_seed(random_seed)):
+        if size < 1:
+            raise ValueError(f"batch size on axis {axis} must be positive, got {size}")
+        if size > shape[axis]:
+            raise ValueError(f"batch size {size} is larger than axis {axis} of the data ({shape[axis]})")
+        rng = shared_generator(seed)
+        next_rng, idx = pt.random.integers(0, shared.shape[axis], size=(size,), rng=rng, return_next_rng=True)
+        advance_on_eval(rng, next_rng)
+        idx.tag.batch_index = BatchIndex(shared, axis, size)
+        indices.append((axis, idx))
+    return indices
+
+
+def _joint_minibatches(arrays, batch_size=128, random_seed: int = 42, **kwargs):
+    """Minibatches of several arrays that share the same random rows."""
+    shapes = [np.shape(a.get_value() if isinstance(a, SharedVariable) else a) for a in arrays]
+    n = shapes[0][0]
+    if any(s[0] != n for s in shapes):
+        raise ValueError(f"arrays batched together need the same number of rows, got {[s[0] for s in shapes]}")
+    if not isinstance(batch_size, (int, np.integer)):
+        raise TypeError("Minibatch of several arrays takes an int batch_size (rows)")
+    first = Minibatch(arrays[0], batch_size=batch_size, random_seed=random_seed, **kwargs)
+    rows = [ix for ix in first._indices if ix[0] == 0]
+    out = [first]
+    for a in arrays[1:]:
+        mb = object.__new__(Minibatch)
+        mb.__init__(a, batch_size=batch_size, random_seed=random_seed, _indices=[rows[0]], **kwargs)
+        out.append(mb)
+    return tuple(out)

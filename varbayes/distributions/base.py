@@ -9,7 +9,6 @@ support and the transform to unconstrained space. Called with a name inside a
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -17,7 +16,7 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.basic import Constant, Variable
 
-from varbayes.config import default_seed
+from varbayes.rng import advance_on_eval, shared_generator
 
 __all__ = ["Distribution", "Discrete", "Continuous", "UNSET", "shape_tuple"]
 
@@ -218,14 +217,10 @@ class Distribution:
         size = shape_tuple(size) or ()
         own_rng = rng is None
         if own_rng:
-            rng = pytensor.shared(np.random.default_rng(default_seed(random_seed)))
+            rng = shared_generator(random_seed)
         next_rng, out = self._random(rng, size + self.shape)
         if own_rng:
-            # PyTensor deprecates default updates, but they are what makes each
-            # ``.eval()`` of the draws advance the generator
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                rng.default_update = next_rng
+            advance_on_eval(rng, next_rng)
         return out
 
     def support_point(self):

@@ -152,7 +152,7 @@ class Model:
             raise ValueError(f"Variable name '{name}' already exists in this model")
         self.named_vars[name] = var
         if dims is not None:
-            self.named_vars_to_dims[name] = tuple(dims)
+            self.named_vars_to_dims[name] = (dims,) if isinstance(dims, str) else tuple(dims)
         self._compiled_cache.clear()
 
     def register_rv(
@@ -311,11 +311,19 @@ class Model:
         return [self.value_var(name) for name in self._reg.free]
 
     def constrained_replacements(self, values: dict[str, Variable] | None = None) -> dict:
-        """Map each placeholder to its constrained value (from value variables)."""
-        repl = {}
+        """Map each placeholder to its constrained value (from value variables).
+
+        A transform may depend on earlier variables (``Uniform('u', 0, s)``):
+        each backward graph has the earlier placeholders replaced too.
+        """
+        repl: dict = {}
         for name, rv in self._reg.free.items():
             value = self.value_var(name) if values is None else values[name]
-            repl[rv.var] = value if rv.transform is None else rv.transform.backward(value)
+            if rv.transform is None:
+                repl[rv.var] = value
+            else:
+                constrained = rv.transform.backward(value)
+                repl[rv.var] = clone_replace(constrained, replace=repl) if repl else constrained
         return repl
 
     def logp_terms(self, jacobian: bool = True, values: dict | None = None) -> dict[str, Variable]:

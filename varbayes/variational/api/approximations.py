@@ -59,6 +59,11 @@ class Approximation:
         return self._logdensity.fn
 
     @property
+    def batch_fn(self):
+        """Draws a step's minibatch indices, or ``None`` when the model has no Minibatch."""
+        return self._logdensity.batch_fn
+
+    @property
     def logdensity_cache(self) -> dict:
         """Compiled programs built on this log-density, shared by every fit of it."""
         return self._logdensity.cache

@@ -153,7 +153,10 @@ class KLqp(Inference):
         return (*super()._settings(), self.stick_the_landing)
 
     def _step(self, optimizer, n_mc):
-        return elbo_step(self.approx.family, self.approx.logdensity_fn, optimizer, n_mc, self.stick_the_landing)
+        return elbo_step(
+            self.approx.family, self.approx.logdensity_fn, optimizer, n_mc, self.stick_the_landing,
+            batch_fn=self.approx.batch_fn,
+        )
 
 
 def _model_and_seed(model, random_seed):
@@ -232,7 +235,7 @@ class SVGD(Inference):
         return (*super()._settings(), self.temperature)
 
     def _step(self, optimizer, n_mc):
-        return svgd_step(self.approx.logdensity_fn, optimizer, self.temperature)
+        return svgd_step(self.approx.logdensity_fn, optimizer, self.temperature, batch_fn=self.approx.batch_fn)
 
 
 class ASVGD(Inference):
@@ -264,7 +267,10 @@ class ASVGD(Inference):
         return (*super()._settings(), self.temperature, repr(self.approx.family.name))
 
     def _step(self, optimizer, n_mc):
-        return asvgd_step(self.approx.family, self.approx.logdensity_fn, optimizer, n_mc, self.temperature)
+        return asvgd_step(
+            self.approx.family, self.approx.logdensity_fn, optimizer, n_mc, self.temperature,
+            batch_fn=self.approx.batch_fn,
+        )
 
 
 _METHODS = {"advi": ADVI, "fullrank_advi": FullRankADVI, "svgd": SVGD, "asvgd": ASVGD}

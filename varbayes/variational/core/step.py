@@ -29,6 +29,14 @@ def init_state(params, optimizer: optax.GradientTransformation) -> VIState:
     return VIState(params, optimizer.init(params))
 
 
+def _batched(key, data, batch_fn):
+    """Split off a key for this step's minibatch and draw it (no-op without minibatches)."""
+    if batch_fn is None:
+        return key, data
+    key, batch_key = jax.random.split(key)
+    return key, batch_fn(batch_key, data)
+
+
 def _apply(optimizer, state: VIState, grads) -> VIState:
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     return VIState(optax.apply_updates(state.params, updates), opt_state)
@@ -40,18 +48,28 @@ def elbo_step(
     optimizer: optax.GradientTransformation,
     n_mc: int = 1,
     stick_the_landing: bool = False,
+    batch_fn: Callable | None = None,
 ) -> Callable:
-    """Reparameterisation-gradient step on ``-ELBO`` (ADVI, full-rank ADVI)."""
+    """Reparameterisation-gradient step on ``-ELBO`` (ADVI, full-rank ADVI).
+
+    ``batch_fn(key, data)``, when given, draws this step's minibatch.
+    """
     loss_fn = negative_elbo(family, logdensity_fn, n_mc, stick_the_landing)
 
     def step(state: VIState, key, data):
+        key, data = _batched(key, data, batch_fn)
         loss, grads = jax.value_and_grad(loss_fn)(state.params, key, data)
         return _apply(optimizer, state, grads), loss
 
     return step
 
 
-def svgd_step(logdensity_fn: Callable, optimizer: optax.GradientTransformation, temperature: float = 1.0):
+def svgd_step(
+    logdensity_fn: Callable,
+    optimizer: optax.GradientTransformation,
+    temperature: float = 1.0,
+    batch_fn: Callable | None = None,
+):
     """Stein variational gradient descent on the particles ``params['histogram']``.
 
     The optimizer receives ``-phi`` as the gradient, so plain ``sgd`` moves the
@@ -61,7 +79,7 @@ def svgd_step(logdensity_fn: Callable, optimizer: optax.GradientTransformation, 
     phi_fn = stein_direction(logdensity_fn, temperature)
 
     def step(state: VIState, key, data):
-        del key
+        _, data = _batched(key, data, batch_fn)
         phi, mean_logp = phi_fn(state.params["histogram"], data)
         return _apply(optimizer, state, {"histogram": -phi}), -mean_logp
 
@@ -74,6 +92,7 @@ def asvgd_step(
     optimizer: optax.GradientTransformation,
     n_particles: int = 100,
     temperature: float = 1.0,
+    batch_fn: Callable | None = None,
 ):
     """Amortised SVGD: move a parametric family's draws along the Stein direction.
 
@@ -84,6 +103,7 @@ def asvgd_step(
     phi_fn = stein_direction(logdensity_fn, temperature)
 
     def step(state: VIState, key, data):
+        key, data = _batched(key, data, batch_fn)
         x, pullback = jax.vjp(lambda p: family.sample(p, key, n_particles), state.params)
         phi, mean_logp = phi_fn(x, data)
         (grads,) = pullback(-phi)

@@ -1,0 +1,210 @@
+"""Minibatch: the seed's docstring examples, total_size scaling, fitting and errors."""
+
+from functools import partial
+
+import jax
+import numpy as np
+import optax
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from pytensor.graph.replace import clone_replace
+
+import varbayes as pm
+from varbayes.compile import compile_model
+
+
+@pytest.fixture
+def data():
+    return np.random.default_rng(0).random((100, 100))
+
+
+# ------------------------------------------------------ the seed's docstring
+def test_is_a_tensor_variable():
+    assert issubclass(pm.Minibatch, pt.TensorVariable)
+
+
+def test_rows_and_fresh_batches(data):
+    x = pm.Minibatch(data, batch_size=10)
+    first, second = x.eval(), x.eval()
+    assert first.shape == (10, 100)
+    assert not np.array_equal(first, second)
+    # every batch row is a row of the data
+    assert all(any(np.array_equal(r, d) for d in data) for r in first)
+
+
+def test_seeded_pairs_and_dtype(data):
+    x = pm.Minibatch(data, batch_size=[(10, 42), (10, 42)], dtype="int32")
+    assert str(x.dtype) == "int32"
+    x = pm.Minibatch(data, batch_size=[10, 10])
+    assert x.eval().shape == (10, 10)
+
+
+def test_float_data_is_cast_to_floatx(data):
+    assert pm.Minibatch(data.astype("float32"), batch_size=5).dtype == pytensor.config.floatX
+
+
+def test_in_a_model_with_total_size(data):
+    x = pm.Minibatch(data, batch_size=[10, 10])
+    with pm.Model() as model:
+        mu = pm.Flat("mu")
+        sd = pm.HalfNormal("sd")
+        pm.Normal("lik", mu, sd, observed=x, total_size=(100, 100))
+    assert "lik" in model.named_vars
+
+
+def test_set_value_and_shared(data):
+    x = pm.Minibatch(data, batch_size=10)
+    new = np.random.default_rng(1).laplace(size=(100, 100))
+    x.set_value(new)
+    np.testing.assert_allclose(x.shared.get_value(), new)
+    assert any(np.allclose(x.eval()[0], row) for row in new)
+    x.shared.set_value(pm.floatX(np.zeros((100, 100))))
+    assert np.all(x.eval() == 0)
+
+
+def test_update_shared_f():
+    datagen = partial(np.random.default_rng(2).laplace, size=(100, 100))
+    x = pm.Minibatch(datagen(), batch_size=10, update_shared_f=datagen)
+    before = x.shared.get_value().copy()
+    x.update_shared()
+    assert not np.allclose(before, x.shared.get_value())
+
+
+def test_replacements(data):
+    x = pm.Minibatch(data, batch_size=10)
+    node = x**2
+    testdata = pm.floatX(np.random.default_rng(3).laplace(size=(1000, 10)))
+    rnode = clone_replace(node, {x: testdata})
+    assert (testdata**2 == rnode.eval()).all()
+    rnode = clone_replace(node, {x.minibatch: x.shared})
+    np.testing.assert_allclose(rnode.eval(), data**2)
+
+
+@pytest.mark.parametrize(
+    "spec, shape",
+    [
+        ([2, Ellipsis, 10], (2, 20, 30, 40, 10)),
+        ([2, None, 20], (2, 20, 20, 40, 50)),
+        ([2, None, 20, Ellipsis, 10], (2, 20, 20, 40, 10)),
+    ],
+)
+def test_advanced_indexing(spec, shape):
+    moredata = np.random.default_rng(4).random((10, 20, 30, 40, 5)).repeat(10, axis=-1)
+    x = pm.Minibatch(moredata, spec)
+    assert x.eval().shape == shape
+
+
+def test_in_memory_size(data):
+    x = pm.Minibatch(data, batch_size=5, in_memory_size=50)
+    assert x.shared.get_value().shape == (50, 100)
+
+
+def test_several_arrays_share_rows():
+    X = np.arange(100.0)[:, None] * np.ones((1, 3))
+    y = np.arange(100)
+    Xb, yb = pm.Minibatch(X, y, batch_size=7)
+    a, b = pytensor.function([], [Xb, yb])()
+    np.testing.assert_array_equal(a[:, 0], b)
+
+
+# ------------------------------------------------------------------ errors
+@pytest.mark.parametrize("bad", [0, -1, 101])
+def test_bad_batch_size(data, bad):
+    with pytest.raises(ValueError, match="batch size"):
+        pm.Minibatch(data, batch_size=bad)
+
+
+def test_batch_spec_longer_than_data(data):
+    with pytest.raises(ValueError, match="more entries"):
+        pm.Minibatch(data, batch_size=[2, 2, 2])
+
+
+def test_nan_in_source(data):
+    data = data.copy()
+    data[3, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        pm.Minibatch(data, batch_size=10)
+
+
+def test_set_value_with_other_ndim(data):
+    x = pm.Minibatch(data, batch_size=10)
+    with pytest.raises(ValueError, match="dimensions"):
+        x.set_value(np.zeros(100))
+
+
+def test_total_size_disagreeing_with_data(data):
+    x = pm.Minibatch(data, batch_size=10)
+    with pm.Model():
+        with pytest.raises(ValueError, match="total_size"):
+            pm.Normal("lik", 0.0, 1.0, observed=x, total_size=(100, 100, 100))
+
+
+def test_minibatch_without_total_size_warns(data):
+    x = pm.Minibatch(data, batch_size=10)
+    with pm.Model():
+        with pytest.warns(UserWarning, match="total_size"):
+            pm.Normal("lik", 0.0, 1.0, observed=x)
+
+
+# ------------------------------------------------------------- statistics
+def test_minibatch_logdensity_is_unbiased():
+    """Mean of many minibatch log-densities at fixed θ = the full-data log-density."""
+    rng = np.random.default_rng(5)
+    data = rng.normal(2.0, 1.5, size=(2000, 3))
+    X = pm.Minibatch(data, batch_size=50)
+    with pm.Model() as mb_model:
+        mu = pm.Normal("mu", 0.0, 10.0, shape=3)
+        sd = pm.HalfNormal("sd", 5.0, shape=3)
+        pm.Normal("obs", mu, sd, observed=X, total_size=data.shape)
+    with pm.Model() as full_model:
+        mu = pm.Normal("mu", 0.0, 10.0, shape=3)
+        sd = pm.HalfNormal("sd", 5.0, shape=3)
+        pm.Normal("obs", mu, sd, observed=data)
+    theta = np.array([1.8, 2.1, 2.0, 0.3, 0.4, 0.5])
+    full = float(compile_model(full_model).logdensity_fn(theta))
+    ld = compile_model(mb_model).logdensity
+    data_values = ld.data()
+    fn = jax.jit(jax.vmap(lambda k: ld.fn(theta, ld.batch_fn(k, data_values))))
+    values = np.asarray(fn(jax.random.split(jax.random.key(0), 4000)))
+    # 4000 independent batch estimates: the mean is within 4 standard errors
+    se = values.std() / np.sqrt(len(values))
+    assert abs(values.mean() - full) < 4 * se
+    assert values.std() > 0
+
+
+@pytest.mark.slow
+def test_advi_with_minibatch_recovers_column_moments():
+    rng = np.random.default_rng(42)
+    data = rng.random((40000, 100))
+    data *= rng.integers(1, 10, size=(100,))
+    data += rng.random(100) * 10
+    X = pm.Minibatch(data, batch_size=500)
+    with pm.Model():
+        mu = pm.Flat("mu", shape=(100,))
+        sd = pm.HalfNormal("sd", shape=(100,))
+        pm.Normal("likelihood", mu, sd, observed=X, total_size=data.shape)
+        # a decaying step size, so the last iterate is not dominated by minibatch noise
+        schedule = optax.cosine_decay_schedule(0.1, 10000, alpha=0.01)
+        approx = pm.fit(10000, obj_optimizer=optax.adam(schedule), random_seed=1, progressbar=False)
+    post = approx.sample(1000, random_seed=0).posterior
+    mu_hat = post["mu"].values.mean(axis=(0, 1))
+    sd_hat = post["sd"].values.mean(axis=(0, 1))
+    np.testing.assert_allclose(mu_hat, data.mean(0), atol=0.05 * data.std(0).max())
+    np.testing.assert_allclose(sd_hat, data.std(0), rtol=0.05)
+    assert approx.hist[-500:].mean() < approx.hist[:500].mean()
+
+
+def test_fit_with_more_replacements():
+    """The seed's hint: fit(more_replacements={full_data: minibatch})."""
+    rng = np.random.default_rng(6)
+    data = rng.normal(3.0, 1.0, size=(1000,))
+    full = pytensor.shared(data)
+    mb = pm.Minibatch(data, batch_size=100)
+    with pm.Model():
+        mu = pm.Normal("mu", 0.0, 10.0)
+        pm.Normal("obs", mu, 1.0, observed=full, total_size=1000)
+        approx = pm.fit(3000, more_replacements={full: mb}, obj_optimizer=pm.adam(learning_rate=0.05),
+                        random_seed=0, progressbar=False)
+    assert approx.batch_fn is not None
+    assert abs(float(approx.mean.eval()[0]) - data.mean()) < 0.1
