@@ -176,6 +176,7 @@ class Model:
             if total_size is not None:
                 raise ValueError(f"'{name}': total_size applies to observed variables only")
             var = pt.tensor(name=name, shape=dist.shape, dtype=dist.dtype)
+            var.tag.varbayes_model_id = id(self)
             if transform is UNSET:
                 transform = dist.default_transform()
             self._reg.free[name] = FreeRV(name, var, dist, transform, initval)

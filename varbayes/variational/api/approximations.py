@@ -162,8 +162,49 @@ class Approximation:
 
         return to_datatree(posterior=posterior, model=self.model)
 
+    def symbolic_draws(self, rng, size):
+        """``(next_rng, θ)``: symbolic draws of shape ``(D,)`` or ``(size, D)``."""
+        raise NotImplementedError
+
+    def sample_node(self, node, size=None, deterministic: bool = False, more_replacements: dict | None = None):
+        """Evaluate any expression of the model's variables under draws from q.
+
+        Parameters
+        ----------
+        node : TensorVariable or list of them
+            An expression of the model's variables (and data).
+        size : int or symbolic integer scalar, optional
+            Number of draws, as a new leading axis (vectorised, not looped).
+        deterministic : bool
+            Evaluate at the mean of q instead of a draw.
+        more_replacements : dict, optional
+            Further replacements, e.g. ``{X_train: X_test}``.
+
+        Returns
+        -------
+        TensorVariable
+            Each ``.eval()`` gives a fresh draw.
+
+        Examples
+        --------
+        >>> import varbayes as pm
+        >>> with pm.Model():
+        ...     x = pm.Normal("x", 0.0, 1.0)
+        ...     approx = pm.fit(200, progressbar=False, random_seed=0)
+        >>> approx.sample_node(x ** 2, size=100).eval().shape
+        (100,)
+        """
+        from varbayes.variational.api.symbolic import sample_node
+
+        return sample_node(self, node, size, deterministic, more_replacements)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.ndim} dimensions, {len(self.hist)} iterations>"
+
+
+def _normal_draws(rng, size, dim: int, dtype: str):
+    shape = (dim,) if size is None else (size, dim)
+    return pt.random.normal(0.0, 1.0, size=shape, rng=rng, dtype=dtype, return_next_rng=True)
 
 
 def _sample_constrained(compiled, params, sample_fn, key, draws: int) -> dict:
@@ -192,6 +233,10 @@ class MeanField(Approximation):
     def cov(self):
         return pt.diag(self.std**2)
 
+    def symbolic_draws(self, rng, size):
+        next_rng, eps = _normal_draws(rng, size, self.ndim, self.mean.dtype)
+        return next_rng, self.mean + self.std * eps
+
 
 class FullRank(Approximation):
     """Full-rank normal approximation: parameters ``mu`` and the packed ``L_tril``."""
@@ -217,6 +262,10 @@ class FullRank(Approximation):
     def std(self):
         return pt.sqrt(pt.sum(self.L**2, axis=1))
 
+    def symbolic_draws(self, rng, size):
+        next_rng, eps = _normal_draws(rng, size, self.ndim, self.mean.dtype)
+        return next_rng, self.mean + eps @ self.L.T
+
 
 class LowRank(Approximation):
     """Diagonal plus low-rank normal approximation (``mu``, ``rho``, ``W``)."""
@@ -236,6 +285,13 @@ class LowRank(Approximation):
     @property
     def std(self):
         return pt.sqrt(pt.diagonal(self.cov))
+
+    def symbolic_draws(self, rng, size):
+        W = self.shared_params["W"]
+        rank = W.get_value().shape[1]
+        rng, eps = _normal_draws(rng, size, self.ndim, self.mean.dtype)
+        next_rng, eta = _normal_draws(rng, size, rank, self.mean.dtype)
+        return next_rng, self.mean + pt.softplus(self.shared_params["rho"]) * eps + eta @ W.T
 
 
 class Empirical(Approximation):
@@ -271,6 +327,13 @@ class Empirical(Approximation):
     def cov(self):
         x = self.histogram - self.mean
         return x.T @ x / self.histogram.shape[0]
+
+    def symbolic_draws(self, rng, size):
+        shape = () if size is None else (size,)
+        next_rng, idx = pt.random.integers(
+            0, self.histogram.shape[0], size=shape, rng=rng, return_next_rng=True
+        )
+        return next_rng, self.histogram[idx]
 
 
 def _histogram_from_trace(trace, model, ravel) -> np.ndarray:
