@@ -136,3 +136,10 @@ class NormalMixture(Mixture):
         n_comp = max(int(w_var.type.shape[-1] or 1) if w_var.ndim else 1, 1)
         comps = Normal.dist(mu, sigma) if mu.ndim or sigma.ndim else Normal.dist(mu, sigma, shape=(n_comp,))
         super().__init__(w_var, comps, **kwargs)
+
+    def support_point(self):
+        # The mixture mean: every component lives on the real line, so it is in the support
+        # (and it is the starting point PyMC3 users know, e.g. 0.34 for the quickstart's model).
+        w = pt.broadcast_to(self.params["w"], (*self.shape, self.n_comp))
+        mu = pt.broadcast_to(self.comp_dists[0].support_point(), (*self.shape, self.n_comp))
+        return pt.cast(pt.sum(w * mu, axis=-1) / pt.sum(w, axis=-1), self.dtype)
