@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
 
 from varbayes.rng import advance_on_eval, shared_generator
@@ -184,7 +185,8 @@ class Distribution:
         from pytensor.graph.traversal import graph_inputs
 
         shapes = self._batch_param_shapes_symbolic()
-        inputs = [v for v in graph_inputs(shapes) if not isinstance(v, Constant)]
+        # shared variables (data) keep their current values; placeholders get zeros
+        inputs = [v for v in graph_inputs(shapes) if not isinstance(v, (Constant, SharedVariable))]
         givens = {v: np.zeros([1 if s is None else s for s in v.type.shape], dtype=v.dtype) for v in inputs}
         fn = pytensor.function(list(givens), shapes, on_unused_input="ignore", mode="FAST_COMPILE")
         values = fn(*givens.values())
@@ -279,10 +281,10 @@ def _broadcast_static(*shapes) -> tuple[int | None, ...]:
 
 
 def _observed_static_shape(observed) -> tuple[int | None, ...]:
+    if isinstance(observed, SharedVariable):
+        return np.shape(observed.get_value())
     if isinstance(observed, Variable):
         return tuple(observed.type.shape)
-    if hasattr(observed, "get_value"):
-        return np.shape(observed.get_value())
     return np.shape(np.asarray(observed))
 
 
