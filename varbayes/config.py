@@ -33,7 +33,7 @@ def set_seed(seed: int | None) -> None:
     >>> pm.set_seed(42)
     """
     global _rng
-    _rng = np.random.default_rng(seed)
+    _rng = np.random.default_rng(_check_seed(seed))
 
 
 #: PyMC3's name for :func:`set_seed`.
@@ -49,6 +49,14 @@ def default_seed(random_seed: int | None) -> int:
     """``random_seed`` itself, or a fresh one from the global generator."""
     if random_seed is None:
         return next_seed()
-    if isinstance(random_seed, (bool, float)) or not isinstance(random_seed, (int, np.integer)):
-        raise TypeError(f"random_seed must be an integer or None, got {random_seed!r}")
-    return int(random_seed)
+    return _check_seed(random_seed)
+
+
+def _check_seed(seed):
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"random_seed must be an integer or None, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"random_seed must be a non-negative integer, got {seed}")
+    return int(seed)

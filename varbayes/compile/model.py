@@ -115,7 +115,7 @@ def build_function(
 ) -> JaxFunction:
     """Compile ``outputs`` (graphs over the model's placeholders) to ``fn(theta, data)``."""
     if names is None:
-        names = [str(o.name) for o in outputs]
+        names = [o.name if getattr(o, "name", None) else f"output_{i}" for i, o in enumerate(outputs)]
     theta = pt.vector("theta", dtype=pytensor.config.floatX)
     values = _theta_values(ravel, theta)
     repl = model.constrained_replacements(values)
@@ -216,8 +216,8 @@ def compile_model(model) -> CompiledModel:
     >>> with pm.Model() as m:
     ...     x = pm.Normal("x", 0.0, 1.0)
     >>> cm = compile_model(m)
-    >>> float(jax.grad(cm.logdensity_fn)(jax.numpy.array([1.0])))
-    -1.0
+    >>> jax.grad(cm.logdensity_fn)(jax.numpy.array([1.0])).tolist()
+    [-1.0]
     """
     cached = model._compiled_cache.get("compiled")
     if cached is not None:

@@ -61,7 +61,7 @@ class Ravel:
         theta = np.asarray(theta)
         lead = theta.shape[:-1]
         return {
-            v.value_name: theta[..., v.offset : v.offset + v.size].reshape(*lead, *v.shape)
+            v.value_name: theta[..., v.offset : v.offset + v.size].reshape(lead + tuple(v.shape))
             for v in self.vars
         }
 

@@ -16,7 +16,8 @@ def Data(name: str, value, *, dims=None, model: Model | None = None) -> SharedVa
 
     Its value enters compiled functions as an argument, so ``set_value`` (or
     :func:`set_data`) changes what a fitted approximation is evaluated on
-    without rebuilding anything.
+    without rebuilding anything. A dim in ``dims`` that has no coords yet gets
+    the data's length on that axis.
 
     Examples
     --------
@@ -27,17 +28,48 @@ def Data(name: str, value, *, dims=None, model: Model | None = None) -> SharedVa
     >>> m["x"].get_value().shape
     (5,)
     """
-    model = modelcontext(model)
+    model = modelcontext(model, name)
+    full_name = model._full_name(name)
+    model._check_new_name(full_name)
+    if isinstance(value, SharedVariable):
+        value = value.get_value()
+    elif hasattr(value, "to_numpy"):  # pandas
+        value = value.to_numpy()
     arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"Data '{full_name}': values must be numeric, got dtype {arr.dtype}")
     if arr.dtype.kind == "f":
         arr = arr.astype(pytensor.config.floatX)
-    var = pytensor.shared(arr, name=model._full_name(name))
-    model._add_name(var.name, var, dims)
+    if dims is not None:
+        dims = (dims,) if isinstance(dims, str) else tuple(dims)
+        if len(dims) != arr.ndim:
+            raise ValueError(f"Data '{full_name}': dims {dims} do not match shape {arr.shape}")
+        for d, n in zip(dims, arr.shape):
+            if isinstance(d, str) and d not in model.coords:
+                model.add_coord(d, length=n)
+    model._check_dims(full_name, dims, arr.shape)
+    var = pytensor.shared(arr, name=full_name)
+    model._add_name(full_name, var, dims)
+    for m in model._lineage():
+        m._data_names.add(full_name)
     return var
 
 
 def set_data(new_data: dict, model: Model | None = None) -> None:
     """Replace the values of ``Data`` containers by name.
+
+    The number of dimensions and the kind of number (integer or float) must
+    stay the same; lengths may change.
+
+    Raises
+    ------
+    KeyError
+        When a name is not a variable of the model.
+    TypeError
+        When the variable is not a ``Data`` container, or integer data would
+        get non-integer values.
+    ValueError
+        When the number of dimensions changes, or the values are not numeric.
 
     Examples
     --------
@@ -49,10 +81,15 @@ def set_data(new_data: dict, model: Model | None = None) -> None:
     model = modelcontext(model)
     for name, value in new_data.items():
         var = model[name]
-        if not isinstance(var, SharedVariable):
-            raise TypeError(f"'{name}' is not a Data container")
+        if var.name not in model._data_names or not isinstance(var, SharedVariable):
+            raise TypeError(f"'{name}' is not a Data container (create it with pm.Data to change it)")
         value = np.asarray(value)
-        old = var.get_value()
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"'{name}': new data must be numeric, got dtype {value.dtype}")
+        old = var.get_value(borrow=True)
         if value.ndim != old.ndim:
             raise ValueError(f"'{name}': new data has {value.ndim} dimensions, the container has {old.ndim}")
+        non_integer = value.dtype.kind == "f" and (not np.all(np.isfinite(value)) or np.any(value != np.round(value)))
+        if old.dtype.kind in "iub" and non_integer:
+            raise TypeError(f"'{name}' holds integers ({old.dtype}); the new data has non-integer values")
         var.set_value(value.astype(old.dtype))

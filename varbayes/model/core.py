@@ -36,8 +36,10 @@ def _stack() -> list["Model"]:
     return _context.stack
 
 
-def modelcontext(model: "Model | None") -> "Model":
+def modelcontext(model: "Model | None", name: str | None = None) -> "Model":
     """``model`` itself, or the innermost model of the ``with`` block.
+
+    ``name``, when given, is the variable being defined (named in the error).
 
     Raises
     ------
@@ -45,12 +47,14 @@ def modelcontext(model: "Model | None") -> "Model":
         When no model is given and none is active.
     """
     if model is not None:
+        if not isinstance(model, Model):
+            raise TypeError(f"model= must be a pm.Model, got {type(model).__name__}")
         return model
     stack = _stack()
     if not stack:
+        what = f"'{name}' is defined outside any model context" if name else "No model on context stack"
         raise TypeError(
-            "No model on context stack: define variables inside 'with pm.Model():' "
-            "or pass model=..."
+            f"{what}: define variables inside 'with pm.Model():' or pass model=..."
         )
     return stack[-1]
 
@@ -105,16 +109,42 @@ class Model:
     ['mu']
     """
 
-    def __init__(self, name: str = "", coords: dict | None = None, model=None):
+    def __init__(self, name: str = "", coords: dict | None = None, model: "Model | None" = None):
+        if not isinstance(name, str):
+            raise TypeError(f"Model name must be a string, got {name!r}")
+        # A model created inside another's context (or given ``model=``) is a
+        # submodel: its variables are also variables of every enclosing model,
+        # under the prefixed name ``outer::inner::x``; coords are shared.
+        stack = _stack()
+        self.parent: Model | None = model if model is not None else (stack[-1] if stack else None)
         self.name = name
-        self.coords: dict[str, tuple] = {}
+        parent_prefix = self.parent._prefix if self.parent is not None else ""
+        self._prefix = f"{parent_prefix}{name}::" if name else parent_prefix
         self.named_vars: dict[str, Variable] = {}
         self.named_vars_to_dims: dict[str, tuple[str, ...]] = {}
         self._reg = _Registry()
-        self._value_vars: dict[str, Variable] = {}
+        self._data_names: set[str] = set()
+        if self.parent is None:
+            self.coords: dict[str, tuple] = {}
+            self._value_vars: dict[str, Variable] = {}
+        else:
+            self.coords = self.parent.coords
+            self._value_vars = self.parent._value_vars
         self._compiled_cache: dict = {}
         for key, values in (coords or {}).items():
             self.add_coord(key, values)
+
+    def _lineage(self) -> list["Model"]:
+        """This model and its enclosing models, innermost first."""
+        chain, model = [], self
+        while model is not None:
+            chain.append(model)
+            model = model.parent
+        return chain
+
+    @property
+    def root(self) -> "Model":
+        return self._lineage()[-1]
 
     # ---------------------------------------------------------------- context
     def __enter__(self) -> "Model":
@@ -145,15 +175,46 @@ class Model:
 
     # ----------------------------------------------------------- registration
     def _full_name(self, name: str) -> str:
-        return f"{self.name}::{name}" if self.name else name
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a variable name must be a non-empty string, got {name!r}")
+        return f"{self._prefix}{name}"
+
+    def _check_new_name(self, name: str) -> None:
+        if name in self.root.named_vars:
+            raise ValueError(f"Variable name '{name}' already exists in this model")
+
+    def _check_dims(self, name: str, dims, shape) -> tuple[str, ...] | None:
+        """``dims`` as a tuple, checked against the coords and ``shape`` (``None`` entries unknown)."""
+        if dims is None:
+            return None
+        dims = (dims,) if isinstance(dims, str) else tuple(dims)
+        if not all(isinstance(d, str) for d in dims):
+            raise TypeError(f"'{name}': dims must be strings, got {dims}")
+        missing = [d for d in dims if d not in self.coords]
+        if missing:
+            raise ValueError(
+                f"'{name}': dims {missing} have no coords; known dims: {sorted(self.coords)}. "
+                "Pass coords={...} to pm.Model or call model.add_coord."
+            )
+        if shape is not None:
+            if len(dims) != len(shape):
+                raise ValueError(f"'{name}': dims {dims} do not match shape {tuple(shape)}")
+            for d, n in zip(dims, shape):
+                if n is not None and n != len(self.coords[d]):
+                    raise ValueError(
+                        f"'{name}': dim '{d}' has {len(self.coords[d])} coords but the variable "
+                        f"has length {n} on that axis (shape {tuple(shape)})"
+                    )
+        return dims
 
     def _add_name(self, name: str, var: Variable, dims=None) -> None:
-        if name in self.named_vars:
-            raise ValueError(f"Variable name '{name}' already exists in this model")
-        self.named_vars[name] = var
-        if dims is not None:
-            self.named_vars_to_dims[name] = (dims,) if isinstance(dims, str) else tuple(dims)
-        self._compiled_cache.clear()
+        self._check_new_name(name)
+        dims = self._check_dims(name, dims, None) if dims is not None else None
+        for model in self._lineage():
+            model.named_vars[name] = var
+            if dims is not None:
+                model.named_vars_to_dims[name] = dims
+            model._compiled_cache.clear()
 
     def register_rv(
         self,
@@ -168,10 +229,8 @@ class Model:
     ) -> Variable:
         """Add a free (or, with ``observed``, observed) variable; return its tensor."""
         name = self._full_name(name)
-        if name in self.named_vars:
-            raise ValueError(f"Variable name '{name}' already exists in this model")
-        if dims is not None and len(dims) != len(dist.shape):
-            raise ValueError(f"'{name}': dims {dims} do not match shape {dist.shape}")
+        self._check_new_name(name)
+        self._check_dims(name, dims, dist.shape)
         if observed is None:
             if total_size is not None:
                 raise ValueError(f"'{name}': total_size applies to observed variables only")
@@ -179,7 +238,9 @@ class Model:
             var.tag.varbayes_model_id = id(self)
             if transform is UNSET:
                 transform = dist.default_transform()
-            self._reg.free[name] = FreeRV(name, var, dist, transform, initval)
+            rv = FreeRV(name, var, dist, transform, initval)
+            for model in self._lineage():
+                model._reg.free[name] = rv
             self._add_name(name, var, dims)
             return var
         data = self._observed_data(name, dist, observed)
@@ -196,7 +257,9 @@ class Model:
                     UserWarning,
                     stacklevel=3,
                 )
-        self._reg.observed[name] = ObservedRV(name, data, dist, data, total_size)
+        rv = ObservedRV(name, data, dist, data, total_size)
+        for model in self._lineage():
+            model._reg.observed[name] = rv
         self._add_name(name, data, dims)
         return data
 
@@ -241,18 +304,22 @@ class Model:
 
     def add_deterministic(self, name: str, var: Variable, dims=None) -> Variable:
         name = self._full_name(name)
-        var = pt.as_tensor_variable(var)
+        var = _named_copy(var, name)
+        self._check_new_name(name)
+        self._check_dims(name, dims, var.type.shape)
         self._add_name(name, var, dims)
-        self._reg.deterministics[name] = var
-        var.name = name
+        for model in self._lineage():
+            model._reg.deterministics[name] = var
         return var
 
     def add_potential(self, name: str, var: Variable, dims=None) -> Variable:
         name = self._full_name(name)
-        var = pt.as_tensor_variable(var)
+        var = _named_copy(var, name)
+        self._check_new_name(name)
+        self._check_dims(name, dims, var.type.shape)
         self._add_name(name, var, dims)
-        self._reg.potentials[name] = var
-        var.name = name
+        for model in self._lineage():
+            model._reg.potentials[name] = var
         return var
 
     # -------------------------------------------------------------- inspection
@@ -425,6 +492,15 @@ class Model:
         for name, rv in self._reg.observed.items():
             lines.append(f"  {name} ~ {type(rv.dist).__name__} (observed)")
         return "\n".join(lines)
+
+
+def _named_copy(var, name: str) -> Variable:
+    """``var`` under ``name``, copied so that a variable the user holds keeps its own name."""
+    try:
+        var = pt.as_tensor_variable(var)
+    except (TypeError, ValueError, NotImplementedError) as err:
+        raise TypeError(f"'{name}': expected a tensor expression, got {var!r} ({err})") from None
+    return var.copy(name=name)
 
 
 def _evaluate_in_order(model: Model, names: list[str], graphs: list[Variable]) -> list[np.ndarray]:

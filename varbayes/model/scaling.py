@@ -42,6 +42,8 @@ def total_size_scale(total_size, data, name: str = "observed"):
         axes = list(enumerate(spec))
     scale = pt.constant(1.0, dtype="float64")
     static = data.type.shape
+    if hasattr(data, "get_value"):  # shared data: check against its current value
+        static = np.shape(data.get_value(borrow=True))
     for axis, total in axes:
         if total is None:
             continue

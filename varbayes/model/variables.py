@@ -21,7 +21,7 @@ def Deterministic(name: str, var, model: Model | None = None, dims=None) -> Vari
     >>> [v.name for v in m.deterministics]
     ['x2']
     """
-    return modelcontext(model).add_deterministic(name, var, dims=dims)
+    return modelcontext(model, name).add_deterministic(name, var, dims=dims)
 
 
 def Potential(name: str, var, model: Model | None = None, dims=None) -> Variable:
@@ -35,4 +35,4 @@ def Potential(name: str, var, model: Model | None = None, dims=None) -> Variable
     ...     pm.Potential("soft_positive", -((x < 0) * x ** 2))  # doctest: +ELLIPSIS
     soft_positive
     """
-    return modelcontext(model).add_potential(name, var, dims=dims)
+    return modelcontext(model, name).add_potential(name, var, dims=dims)
