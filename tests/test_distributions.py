@@ -512,3 +512,13 @@ def test_every_distribution_in_one_model_has_finite_jax_gradients():
         value, grad = value_and_grad(point)
         assert np.isfinite(value)
         assert np.all(np.isfinite(grad))
+
+
+def test_mixture_weights_must_sum_to_one():
+    with pytest.raises(ValueError, match="sum to 1"):
+        pm.NormalMixture.dist(w=[0.5, 0.7], mu=[0.0, 1.0], sigma=[1.0, 1.0])
+
+
+def test_variable_outside_model_is_named():
+    with pytest.raises(TypeError, match="'lonely'"):
+        pm.Normal("lonely", 0.0, 1.0)

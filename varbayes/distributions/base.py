@@ -70,7 +70,7 @@ class Distribution:
             )
         from varbayes.model.core import modelcontext
 
-        model = modelcontext(None)
+        model = modelcontext(None, name)
         observed = kwargs.pop("observed", None)
         total_size = kwargs.pop("total_size", None)
         dims = kwargs.pop("dims", None)

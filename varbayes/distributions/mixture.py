@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytensor.tensor as pt
 
 from varbayes.distributions.base import Distribution, as_float_param, check_constant, draw
@@ -41,6 +42,8 @@ class Mixture(Distribution):
         check_constant("w", w, _unit, "weights must lie in [0, 1]")
         if w.ndim < 1:
             raise ValueError("Mixture: w must have a component axis (its last axis)")
+        # unnormalised constant weights would silently scale the density
+        check_constant("w", w, lambda v: np.isclose(np.sum(v, axis=-1), 1.0), "weights must sum to 1")
         if isinstance(comp_dists, Distribution):
             comps, self._stacked = [comp_dists], True
             if not comp_dists.shape:
