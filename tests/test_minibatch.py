@@ -116,7 +116,7 @@ def test_bad_batch_size(data, bad):
 
 
 def test_batch_spec_longer_than_data(data):
-    with pytest.raises(ValueError, match="more entries"):
+    with pytest.raises(ValueError, match="more axes"):
         pm.Minibatch(data, batch_size=[2, 2, 2])
 
 

@@ -20,6 +20,7 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Apply, Variable
 from pytensor.tensor.variable import TensorVariable
 
+from varbayes.axes import axis_entries
 from varbayes.config import default_seed
 from varbayes.rng import advance_on_eval, shared_generator
 
@@ -55,24 +56,7 @@ def batch_indices(outputs) -> list[Variable]:
 
 def _parse_batch_spec(batch_size, ndim: int, default_seed_value: int):
     """``[(axis, size, seed)]`` from the seed's batch_size forms."""
-    if isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool):
-        spec = [batch_size]
-    elif isinstance(batch_size, (list, tuple)):
-        spec = list(batch_size)
-    else:
-        raise TypeError(f"batch_size must be an int or a list, got {batch_size!r}")
-    if spec.count(Ellipsis) > 1:
-        raise ValueError("batch_size may hold only one Ellipsis")
-    if Ellipsis in spec:
-        i = spec.index(Ellipsis)
-        head, tail = spec[:i], spec[i + 1 :]
-        if len(head) + len(tail) > ndim:
-            raise ValueError(f"batch_size {batch_size} has more entries than the data's {ndim} dimensions")
-        axes = list(enumerate(head)) + [(ndim - len(tail) + j, s) for j, s in enumerate(tail)]
-    else:
-        if len(spec) > ndim:
-            raise ValueError(f"batch_size {batch_size} has more entries than the data's {ndim} dimensions")
-        axes = list(enumerate(spec))
+    axes = axis_entries(batch_size, ndim, "batch_size")
     out = []
     for axis, entry in axes:
         if entry is None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 
+from varbayes.axes import axis_entries
+
 __all__ = ["total_size_scale"]
 
 
@@ -21,25 +23,7 @@ def total_size_scale(total_size, data, name: str = "observed"):
     >>> float(total_size_scale(100, pt.as_tensor(np.zeros((10, 3)))).eval())
     10.0
     """
-    ndim = data.ndim
-    if isinstance(total_size, (int, np.integer)):
-        spec = [int(total_size)]
-    elif isinstance(total_size, (list, tuple)):
-        spec = list(total_size)
-    else:
-        raise TypeError(f"'{name}': total_size must be an int or a list/tuple, got {total_size!r}")
-    if spec.count(Ellipsis) > 1:
-        raise ValueError(f"'{name}': total_size may hold only one Ellipsis")
-    if Ellipsis in spec:
-        i = spec.index(Ellipsis)
-        head, tail = spec[:i], spec[i + 1 :]
-        if len(head) + len(tail) > ndim:
-            raise ValueError(f"'{name}': total_size {total_size} names more axes than the data's {ndim}")
-        axes = list(enumerate(head)) + [(ndim - len(tail) + j, t) for j, t in enumerate(tail)]
-    else:
-        if len(spec) > ndim:
-            raise ValueError(f"'{name}': total_size {tuple(total_size)} names more axes than the data's {ndim}")
-        axes = list(enumerate(spec))
+    axes = axis_entries(total_size, data.ndim, f"'{name}': total_size")
     scale = pt.constant(1.0, dtype="float64")
     static = data.type.shape
     if hasattr(data, "get_value"):  # shared data: check against its current value
