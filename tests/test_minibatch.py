@@ -208,3 +208,54 @@ def test_fit_with_more_replacements():
                         random_seed=0, progressbar=False)
     assert approx.batch_fn is not None
     assert abs(float(approx.mean.eval()[0]) - data.mean()) < 0.1
+
+
+# ---------------------------------------------------------- out-of-core data
+@pytest.fixture
+def memmap_data(tmp_path):
+    rng = np.random.default_rng(7)
+    path = tmp_path / "big.npy"
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype="float64", shape=(20000, 3))
+    mm[:] = rng.normal([1.0, -2.0, 3.0], [0.5, 1.0, 2.0], size=(20000, 3))
+    mm.flush()
+    return np.load(path, mmap_mode="r")
+
+
+def test_memmap_source_streams_a_window(memmap_data):
+    x = pm.Minibatch(memmap_data, batch_size=50, in_memory_size=1000, random_seed=3)
+    assert x.streaming
+    assert x.shared.get_value().shape == (1000, 3)
+    before = x.shared.get_value().copy()
+    x.refresh_window()
+    after = x.shared.get_value()
+    assert after.shape == (1000, 3) and not np.allclose(before, after)
+    # the window is a circular block of the source
+    start = int(np.flatnonzero(np.all(np.isclose(memmap_data, after[0]), axis=1))[0])
+    rows = (start + np.arange(1000)) % memmap_data.shape[0]
+    np.testing.assert_allclose(after, memmap_data[rows])
+
+
+def test_memmap_window_batches_are_unbiased(memmap_data):
+    """Batches from random windows weight every row of the source equally."""
+    x = pm.Minibatch(memmap_data, batch_size=50, in_memory_size=500, random_seed=4)
+    means = []
+    for _ in range(400):
+        x.refresh_window()
+        means.append(x.shared.get_value().mean(axis=0))
+    means = np.asarray(means)
+    se = means.std(axis=0) / np.sqrt(len(means))
+    assert np.all(np.abs(means.mean(axis=0) - memmap_data.mean(axis=0)) < 4 * se + 1e-12)
+
+
+def test_advi_streams_from_a_memmap(memmap_data):
+    X = pm.Minibatch(memmap_data, batch_size=200, in_memory_size=2000, random_seed=5)
+    with pm.Model():
+        mu = pm.Normal("mu", 0.0, 10.0, shape=3)
+        sd = pm.HalfNormal("sd", 5.0, shape=3)
+        pm.Normal("obs", mu, sd, observed=X, total_size=memmap_data.shape)
+        schedule = optax.cosine_decay_schedule(0.05, 6000, alpha=0.02)
+        approx = pm.fit(6000, obj_optimizer=optax.adam(schedule), random_seed=2, progressbar=False)
+    assert approx.streaming_minibatches() == [X]
+    mean = approx.mean.eval()
+    np.testing.assert_allclose(mean[:3], memmap_data.mean(axis=0), atol=0.1)
+    np.testing.assert_allclose(np.exp(mean[3:]), memmap_data.std(axis=0), rtol=0.1)

@@ -132,11 +132,21 @@ class Minibatch(TensorVariable):
         *,
         _indices=None,
     ):
+        self.streaming = _is_out_of_core(data)
+        if self.streaming:
+            # Data larger than memory: keep a window of rows in memory and
+            # move it to a random place of the source between compiled chunks.
+            self.source = data
+            rows = int(in_memory_size) if isinstance(in_memory_size, (int, np.integer)) else _DEFAULT_WINDOW
+            self.window_rows = min(rows, data.shape[0])
+            self._window_rng = np.random.default_rng(default_seed(random_seed))
+            in_memory_size = self.window_rows
         value = self._as_array(data, dtype, in_memory_size)
         _check_source(value, name)
         self.in_memory_size = in_memory_size
         self.update_shared_f = update_shared_f
         self.shared = pytensor.shared(value, name=f"{name}_shared")
+        self.shared.tag.minibatch = self
         if _indices is None:
             _indices = _make_indices(self.shared, value.shape, batch_size, random_seed)
         self._indices = _indices
@@ -182,6 +192,27 @@ class Minibatch(TensorVariable):
                 )
         self.shared.set_value(value.astype(old.dtype))
 
+    def refresh_window(self) -> None:
+        """Load a random circular block of ``window_rows`` rows of the source.
+
+        Each row of the source is in the window with the same probability, so
+        uniform batches from the window are uniform batches of the source and
+        ``total_size`` scaling stays unbiased.
+        """
+        if not self.streaming:
+            return
+        n = self.source.shape[0]
+        start = int(self._window_rng.integers(n))
+        stop = start + self.window_rows
+        if stop <= n:
+            block = np.asarray(self.source[start:stop])
+        else:
+            block = np.concatenate([np.asarray(self.source[start:]), np.asarray(self.source[: stop - n])])
+        old = self.shared.get_value(borrow=True)
+        block = block.astype(old.dtype)
+        _check_source(block, str(self.name))
+        self.shared.set_value(block, borrow=True)
+
     def update_shared(self) -> None:
         """Load new data from ``update_shared_f``."""
         if self.update_shared_f is None:
@@ -194,6 +225,18 @@ class Minibatch(TensorVariable):
         cp = TensorVariable(self.type, None, None, name=self.name)
         cp.tag = copy.copy(self.tag)
         return cp
+
+
+_DEFAULT_WINDOW = 65536
+
+
+def _is_out_of_core(data) -> bool:
+    """A memmap or another row-indexable array-like that is not an in-memory array."""
+    if isinstance(data, np.memmap):
+        return True
+    return not isinstance(data, (np.ndarray, SharedVariable, list, tuple)) and hasattr(data, "shape") and hasattr(
+        data, "__getitem__"
+    ) and not hasattr(data, "__array_priority__")
 
 
 def _is_array(value) -> bool:
@@ -230,6 +273,11 @@ def _joint_minibatches(arrays, batch_size=128, random_seed: int = 42, **kwargs):
         raise ValueError(f"arrays batched together need the same number of rows, got {[s[0] for s in shapes]}")
     if not isinstance(batch_size, (int, np.integer)):
         raise TypeError("Minibatch of several arrays takes an int batch_size (rows)")
+    if any(_is_out_of_core(a) for a in arrays):
+        raise ValueError(
+            "several out-of-core arrays cannot be batched together (their windows would not align); "
+            "stack them into one memmap and split the batch"
+        )
     first = Minibatch(arrays[0], batch_size=batch_size, random_seed=random_seed, **kwargs)
     rows = [ix for ix in first._indices if ix[0] == 0]
     out = [first]

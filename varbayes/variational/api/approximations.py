@@ -16,6 +16,7 @@ import pytensor.tensor as pt
 from varbayes.compile import compile_model
 from varbayes.config import default_seed
 from varbayes.model.core import Model, modelcontext
+from varbayes.variational.api.draws import sample_constrained
 from varbayes.variational.core import families
 
 __all__ = ["Approximation", "MeanField", "FullRank", "LowRank", "Empirical"]
@@ -62,6 +63,15 @@ class Approximation:
     def batch_fn(self):
         """Draws a step's minibatch indices, or ``None`` when the model has no Minibatch."""
         return self._logdensity.batch_fn
+
+    def streaming_minibatches(self) -> list:
+        """Minibatches over out-of-core sources (memmaps) that the log-density reads."""
+        found = []
+        for var in self._logdensity.data_vars:
+            minibatch = getattr(var.tag, "minibatch", None)
+            if minibatch is not None and minibatch.streaming:
+                found.append(minibatch)
+        return found
 
     @property
     def logdensity_cache(self) -> dict:
@@ -151,10 +161,11 @@ class Approximation:
         if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
             raise ValueError(f"draws must be a positive integer, got {draws!r}")
         key = jax.random.key(default_seed(random_seed))
-        values = _sample_constrained(self.compiled, self._params, self.family.sample, key, int(draws))
+        values, theta = sample_constrained(
+            self.compiled, self.family.sample, self._params, key, int(draws), include_transformed
+        )
         posterior = {name: np.asarray(v)[None] for name, v in values.items()}
         if include_transformed:
-            theta = self._draw_theta(key, int(draws))
             for name, value in self.ravel.unravel(np.asarray(theta)).items():
                 if name not in posterior:
                     posterior[name] = value[None]
@@ -201,6 +212,55 @@ class Approximation:
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.ndim} dimensions, {len(self.hist)} iterations>"
 
+    # ------------------------------------------------------- using the result
+    def summary(self, draws: int = 2000, random_seed: int | None = None, **kwargs):
+        """Per-element mean, sd and interval in the constrained space; see :func:`diagnostics.summary`.
+
+        Examples
+        --------
+        >>> import varbayes as pm
+        >>> with pm.Model():
+        ...     x = pm.Normal("x", 1.0, 2.0)
+        ...     approx = pm.fit(3000, progressbar=False, random_seed=1)
+        >>> list(approx.summary(random_seed=0).columns)[:2]
+        ['mean', 'sd']
+        """
+        from varbayes.variational.api.diagnostics import summary
+
+        return summary(self, draws, random_seed, **kwargs)
+
+    def diagnose(self, draws: int = 2000, random_seed: int | None = None):
+        """Pareto k̂ of ``p(θ)/q(θ)``, θ ~ q, with a verdict; see :func:`diagnostics.diagnose`.
+
+        Examples
+        --------
+        >>> import varbayes as pm
+        >>> with pm.Model():
+        ...     x = pm.Normal("x", 1.0, 2.0)
+        ...     approx = pm.fit(3000, progressbar=False, random_seed=1)
+        >>> approx.diagnose(random_seed=0).reliable
+        True
+        """
+        from varbayes.variational.api.diagnostics import diagnose
+
+        return diagnose(self, draws, random_seed)
+
+    def plot_hist(self, ax=None, smooth: int | None = None, **kwargs):
+        """Plot the loss history with a rolling mean; see :func:`diagnostics.plot_hist`.
+
+        Examples
+        --------
+        >>> import matplotlib; matplotlib.use("Agg")
+        >>> import varbayes as pm
+        >>> with pm.Model():
+        ...     x = pm.Normal("x", 0.0, 1.0)
+        ...     approx = pm.fit(500, progressbar=False, random_seed=1)
+        >>> ax = approx.plot_hist(smooth=20)
+        """
+        from varbayes.variational.api.diagnostics import plot_hist
+
+        return plot_hist(self, ax=ax, smooth=smooth, **kwargs)
+
 
 def _normal_draws(rng, size, dim: int, dtype: str):
     shape = (dim,) if size is None else (size, dim)
@@ -209,11 +269,7 @@ def _normal_draws(rng, size, dim: int, dtype: str):
 
 def _sample_constrained(compiled, params, sample_fn, key, draws: int) -> dict:
     """Draw θ from the family and map every draw to the named constrained values."""
-    fn = compiled.constrained.fn
-    data = compiled.constrained.data()
-    theta = sample_fn(params, key, draws)
-    out = jax.vmap(lambda t: fn(t, data))(theta)
-    return dict(zip(compiled.constrained.output_names, out))
+    return sample_constrained(compiled, sample_fn, params, key, draws)[0]
 
 
 class MeanField(Approximation):

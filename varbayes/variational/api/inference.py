@@ -123,8 +123,17 @@ class Inference:
     def _run(self, n, callbacks, progressbar):
         self.state = self.state._replace(params=self.approx.jax_params)
         data = self.approx.logdensity_data()
+        streams = self.approx.streaming_minibatches()
+        refresh = None
+        if streams:
+
+            def refresh():
+                for minibatch in streams:
+                    minibatch.refresh_window()
+                return self.approx.logdensity_data()
+
         self.state, _, _ = run_fit(
-            self.approx, self.state, self._chunk_for, self._key, data, n, callbacks, progressbar
+            self.approx, self.state, self._chunk_for, self._key, data, n, callbacks, progressbar, refresh
         )
         return self.approx
 

@@ -56,8 +56,12 @@ def run_fit(
     n: int,
     callbacks=None,
     progressbar: bool = True,
+    refresh: Callable | None = None,
 ):
     """Run ``n`` iterations; return ``(state, scores, stop_message)``.
+
+    ``refresh()``, when given, is called before each chunk and returns the
+    data for it (out-of-core minibatch sources move their window then).
 
     ``chunk_for(record_states)`` gives the compiled chunk and its buffer size.
     The approximation's parameters and ``hist`` are updated as it goes, so a
@@ -82,6 +86,8 @@ def run_fit(
     started = time.perf_counter()
     with FitProgress(n, progressbar) as bar:
         while done < n:
+            if refresh is not None:
+                data = refresh()
             try:
                 state, steps, message = _chunk_and_callbacks(
                     approx, state, chunk, key, data, offset, done, steps, buffer, scores, commit,
