@@ -270,6 +270,17 @@ def test_tracker_records_every_iteration(mixture_model):
         tracker["nope"]
 
 
+def test_refine_keeps_the_callbacks_of_the_last_fit(mixture_model):
+    with mixture_model:
+        advi = pm.ADVI(random_seed=0)
+    tracker = pm.callbacks.Tracker(mean=advi.approx.mean.eval)
+    advi.fit(50, callbacks=[tracker], progressbar=False)
+    advi.refine(30, progressbar=False)
+    assert len(tracker["mean"]) == 80
+    advi.refine(10, progressbar=False, callbacks=[])
+    assert len(tracker["mean"]) == 80
+
+
 def test_callback_sees_history_and_iteration(mixture_model):
     seen = []
 

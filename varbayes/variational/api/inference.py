@@ -30,6 +30,7 @@ class Inference:
         self.approx = approx
         self._key = jax.random.key(default_seed(random_seed))
         self.state = None
+        self._callbacks = None
         self._optimizer = None
         self._n_mc = None
         self._step_config = None
@@ -112,12 +113,19 @@ class Inference:
         if unknown:
             raise TypeError(f"fit() got unexpected keyword arguments {sorted(unknown)}")
         self._prepare(obj_optimizer, obj_n_mc, total_grad_norm_constraint, more_replacements)
+        self._callbacks = callbacks
         return self._run(n, callbacks, progressbar)
 
     def refine(self, n: int, progressbar: bool = True, callbacks=None):
-        """Continue fitting for ``n`` iterations with the same optimizer and its state."""
+        """Continue fitting for ``n`` iterations with the same optimizer, its state and callbacks.
+
+        ``callbacks`` defaults to those of the last :meth:`fit`, as in PyMC3,
+        so a ``Tracker`` keeps recording.
+        """
         if self.state is None:
             raise RuntimeError("refine() continues a fit: call fit() first")
+        if callbacks is None:
+            callbacks = self._callbacks
         return self._run(n, callbacks, progressbar)
 
     def _run(self, n, callbacks, progressbar):
