@@ -281,6 +281,19 @@ def test_refine_keeps_the_callbacks_of_the_last_fit(mixture_model):
     assert len(tracker["mean"]) == 80
 
 
+def test_tracker_accepts_callables_of_the_fit_state(mixture_model):
+    def broken():
+        raise TypeError("a bug inside the tracked function")
+
+    tracker = pm.callbacks.Tracker(iteration=lambda approx, hist, i: i, n_losses=lambda a, hist, i: len(hist))
+    with mixture_model:
+        pm.fit(4, callbacks=[tracker], progressbar=False)
+        assert tracker["iteration"] == [1, 2, 3, 4] and tracker["n_losses"] == [1, 2, 3, 4]
+        # an error inside a tracked callable is not mistaken for a signature mismatch
+        with pytest.raises(TypeError, match="a bug inside"):
+            pm.fit(2, callbacks=[pm.callbacks.Tracker(b=broken)], progressbar=False)
+
+
 def test_callback_sees_history_and_iteration(mixture_model):
     seen = []
 

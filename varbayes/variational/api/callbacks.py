@@ -9,6 +9,7 @@ stops to call it at those iterations.
 
 from __future__ import annotations
 
+import inspect
 from collections import defaultdict
 
 import numpy as np
@@ -31,6 +32,20 @@ def callback_every(callback) -> int:
     if not isinstance(every, (int, np.integer)) or every < 1:
         raise ValueError(f"callback {callback!r} has invalid every={every!r}: it must be a positive int")
     return int(every)
+
+
+def _takes_arguments(fn) -> bool:
+    """Whether a tracked callable wants ``(approx, hist, i)`` rather than nothing."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    required = [
+        p
+        for p in signature.parameters.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(required) > 0
 
 
 def _relative(current, prev, eps=1e-6):
@@ -119,14 +134,12 @@ class Tracker(Callback):
                 raise TypeError(f"Tracker value {name!r} must be callable, got {fn!r}")
         self.every = int(every)
         self.whatchdict = kwargs
+        self._takes_arguments = {name: _takes_arguments(fn) for name, fn in kwargs.items()}
         self.hist: dict[str, list] = defaultdict(list)
 
     def record(self, approx, hist, i):
         for key, fn in self.whatchdict.items():
-            try:
-                value = fn()
-            except TypeError:
-                value = fn(approx, hist, i)
+            value = fn(approx, hist, i) if self._takes_arguments[key] else fn()
             self.hist[key].append(value)
 
     __call__ = record

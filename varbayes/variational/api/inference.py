@@ -79,7 +79,6 @@ class Inference:
         )
         self._step_config = (identity, n_mc, self.approx.replacements_key())
         self._optimizer, self._n_mc = optimizer, n_mc
-        self._keep_alive = obj_optimizer
         self.state = init_state(self.approx.jax_params, optimizer)
 
     def fit(
