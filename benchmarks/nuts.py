@@ -2,7 +2,8 @@
 
 Prints the compile time (first call on a fresh model, minus its sampling) and
 draws per second of the sampling loop (all chains, warmup included).
-Run: ``python benchmarks/nuts.py [draws]``.
+Run: ``python benchmarks/nuts.py [draws]``. ``python -m benchmarks`` uses
+:func:`mixture_model` and :func:`timed` for its NUTS rows.
 """
 
 import sys
@@ -13,7 +14,7 @@ import numpy as np
 import varbayes as pm
 from varbayes.sampling import sample
 
-DRAWS = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
+DRAWS = 50_000
 CHAINS, TUNE = 2, 1000
 
 
@@ -23,13 +24,14 @@ def mixture_model():
     return model
 
 
-def timed(model, draws):
+def timed(model, draws, progressbar=False, tune=TUNE):
     start = time.perf_counter()
-    trace = sample(draws, tune=TUNE, chains=CHAINS, random_seed=1, progressbar=False, model=model)
+    trace = sample(draws, tune=tune, chains=CHAINS, random_seed=1, progressbar=progressbar, model=model)
     return time.perf_counter() - start, trace
 
 
 if __name__ == "__main__":
+    DRAWS = int(sys.argv[1]) if len(sys.argv) > 1 else DRAWS
     model = mixture_model()
     first, _ = timed(model, 100)  # compiles
     warm, _ = timed(model, 100)  # same program, cached

@@ -1,0 +1,1 @@
+"""Scripts run by the peers' interpreter (``--peers PYTHON``): the same workloads on PyMC and NumPyro."""
