@@ -7,7 +7,35 @@ Examples
 ...     x = pm.Normal("x", 0.0, 1.0)
 """
 
-import jax as _jax
+import os as _os
+
+
+def _xla_cpu_flags() -> None:
+    """Let XLA's CPU compiler vectorise reductions, keeping IEEE NaN/inf semantics.
+
+    Without reassociation a float sum is a sequential chain of adds; allowing
+    it roughly halves the time of a minibatch gradient. NaNs, infinities,
+    division and transcendental functions keep their exact behaviour (NaN
+    detection in the fit loop relies on it). Set ``VARBAYES_XLA_FAST_MATH=0``
+    to leave XLA's defaults alone; flags the user set in ``XLA_FLAGS`` win.
+    Takes effect only if JAX's CPU backend has not started yet.
+    """
+    if _os.environ.get("VARBAYES_XLA_FAST_MATH", "1") == "0":
+        return
+    flags = _os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_enable_fast_math" in flags:
+        return
+    ours = (
+        "--xla_cpu_enable_fast_math=true --xla_cpu_fast_math_honor_nans=true "
+        "--xla_cpu_fast_math_honor_infs=true --xla_cpu_fast_math_honor_division=true "
+        "--xla_cpu_fast_math_honor_functions=true"
+    )
+    _os.environ["XLA_FLAGS"] = f"{flags} {ours}".strip()
+
+
+_xla_cpu_flags()
+
+import jax as _jax  # noqa: E402
 
 _jax.config.update("jax_enable_x64", True)
 

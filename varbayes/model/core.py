@@ -436,7 +436,18 @@ class Model:
         return pt.add(*terms.values()) if len(terms) > 1 else next(iter(terms.values()))
 
     def initial_point(self, random_seed: int | None = None) -> dict[str, np.ndarray]:
-        """Initial values of the unconstrained value variables, keyed by their names."""
+        """Initial values of the unconstrained value variables, keyed by their names.
+
+        Computed once per set of variables (every fit starts here, and each
+        evaluation compiles small PyTensor functions); a copy is returned.
+        """
+        cached = self._compiled_cache.get("initial_point")
+        if cached is None:
+            cached = self._compute_initial_point()
+            self._compiled_cache["initial_point"] = cached
+        return {name: value.copy() for name, value in cached.items()}
+
+    def _compute_initial_point(self) -> dict[str, np.ndarray]:
         point = {}
         for name, rv in self._reg.free.items():
             if rv.initval is not None:

@@ -35,7 +35,9 @@ def negative_elbo(
     """
 
     def loss(params, key, data):
-        x = family.sample(params, key, n_mc)
+        # The barrier keeps XLA from fusing the draw (softplus, exp) into every
+        # element of the log-density's loops, where it would be recomputed per datum.
+        x = jax.lax.optimization_barrier(family.sample(params, key, n_mc))
         logp = jax.vmap(lambda xi: logdensity_fn(xi, data))(x)
         if stick_the_landing or family.entropy is None:
             frozen = jax.lax.stop_gradient(params)
