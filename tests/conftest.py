@@ -1,12 +1,21 @@
 import os
 
 import matplotlib
+import numpy as np
 import pytest
 
 matplotlib.use("Agg")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import varbayes as pm  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fixed_global_seed():
+    """Draws that take no random_seed (sample_node, Minibatch, ...) are reproducible per test."""
+    pm.set_seed(20261125)
+    np.random.seed(20261125)
+    yield
 
 
 @pytest.fixture
