@@ -139,9 +139,6 @@ class Approximation:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ draws
-    def _draw_theta(self, key, draws: int):
-        return self.family.sample(self._params, key, draws)
-
     def sample(self, draws: int = 1000, random_seed: int | None = None, include_transformed: bool = False):
         """Draw from q; return an ArviZ ``DataTree`` with a ``posterior`` group.
 
@@ -265,11 +262,6 @@ class Approximation:
 def _normal_draws(rng, size, dim: int, dtype: str):
     shape = (dim,) if size is None else (size, dim)
     return pt.random.normal(0.0, 1.0, size=shape, rng=rng, dtype=dtype, return_next_rng=True)
-
-
-def _sample_constrained(compiled, params, sample_fn, key, draws: int) -> dict:
-    """Draw θ from the family and map every draw to the named constrained values."""
-    return sample_constrained(compiled, sample_fn, params, key, draws)[0]
 
 
 class MeanField(Approximation):
