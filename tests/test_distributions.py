@@ -522,3 +522,19 @@ def test_mixture_weights_must_sum_to_one():
 def test_variable_outside_model_is_named():
     with pytest.raises(TypeError, match="'lonely'"):
         pm.Normal("lonely", 0.0, 1.0)
+
+
+def test_categorical_with_softmax_probabilities_uses_log_softmax():
+    """p = softmax(x): the log-density equals the normalised one, computed via log_softmax."""
+    import pytensor.tensor as pt
+    from scipy.special import log_softmax as np_log_softmax
+
+    logits = np.array([[1.0, 2.0, -0.5], [0.3, 0.0, 4.0]])
+    x = pt.as_tensor_variable(logits)
+    value = np.array([2, 0])
+    via_softmax = pm.Categorical.dist(p=pt.special.softmax(x, axis=-1)).logp(value).eval()
+    expected = np_log_softmax(logits, axis=-1)[np.arange(2), value]
+    np.testing.assert_allclose(via_softmax, expected, rtol=1e-12)
+    # unnormalised p is still normalised
+    p = np.array([0.1, 0.1, 0.3])
+    np.testing.assert_allclose(pm.Categorical.dist(p=p).logp(2).eval(), np.log(0.6), rtol=1e-12)

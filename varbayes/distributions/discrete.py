@@ -108,7 +108,12 @@ class Categorical(Discrete):
     def _log_p(self):
         if "p" in self.params:
             p = self.params["p"]
-            return pt.log(p / pt.sum(p, axis=-1, keepdims=True))
+            logits = _softmax_input(p)
+            if logits is not None:
+                # p = softmax(x) is normalised already: log_softmax(x) is exact, stable and
+                # one pass, where normalising and taking the log costs two more per element
+                return log_softmax(logits, axis=-1)
+            return pt.log(p) - pt.log(pt.sum(p, axis=-1, keepdims=True))
         return log_softmax(self.params["logit_p"], axis=-1)
 
     def logp(self, value):
@@ -380,3 +385,15 @@ class ZeroInflatedPoisson(Discrete):
     def support_point(self):
         psi, mu = self.params["psi"], self.params["mu"]
         return self._full(pt.cast(pt.floor(psi * mu), self.dtype))
+
+
+def _softmax_input(p):
+    """``x`` when ``p`` is ``softmax(x)`` over its last axis, else ``None``."""
+    from pytensor.tensor.special import Softmax
+
+    owner = p.owner
+    if owner is None or not isinstance(owner.op, Softmax):
+        return None
+    axis = owner.op.axis
+    axes = tuple(a % p.ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
+    return owner.inputs[0] if axes == (p.ndim - 1,) else None
