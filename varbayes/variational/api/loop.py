@@ -60,112 +60,127 @@ def run_fit(
 ):
     """Run ``n`` iterations; return ``(state, scores, stop_message)``.
 
+    ``chunk_for(record_states)`` gives the compiled chunk and its buffer size.
     ``refresh()``, when given, is called before each chunk and returns the
     data for it (out-of-core minibatch sources move their window then).
-
-    ``chunk_for(record_states)`` gives the compiled chunk and its buffer size.
     The approximation's parameters and ``hist`` are updated as it goes, so a
     stop of any kind (callback, ``KeyboardInterrupt``, non-finite loss)
     leaves the last good state in place.
     """
     n, callbacks, everys = _validate(n, callbacks)
-    per_iteration = any(e == 1 for e in everys)
-    chunk, buffer = chunk_for(per_iteration)
-    offset = len(approx.hist)
-    scores = np.empty(n)
-    done = 0
-    steps = min(n, buffer, 16 if per_iteration else 1000)
+    run = _Run(approx, chunk_for, key, n, callbacks, everys)
     message = None
-
-    def commit(new_state, count):
-        first = len(approx.hist) - offset
-        approx.set_params(new_state.params)
-        approx.hist = np.concatenate([approx.hist, scores[first : first + count]])
-        return new_state
-
     started = time.perf_counter()
     with FitProgress(n, progressbar) as bar:
-        while done < n:
+        while run.done < n:
             if refresh is not None:
                 data = refresh()
             try:
-                state, steps, message = _chunk_and_callbacks(
-                    approx, state, chunk, key, data, offset, done, steps, buffer, scores, commit,
-                    callbacks, everys, per_iteration,
-                )
+                state, message = run.chunk_and_callbacks(state, data)
             except KeyboardInterrupt:
                 # keep the approximation as of the last finished chunk
                 approx.set_params(state.params)
                 message = "KeyboardInterrupt"
             if message is not None:
                 break
-            done = len(approx.hist) - offset
-            rate = done / max(time.perf_counter() - started, 1e-9)
-            bar.update(done, _average(scores[:done]), rate)
-    done = len(approx.hist) - offset
-    average = _average(scores[:done])
+            rate = run.done / max(time.perf_counter() - started, 1e-9)
+            bar.update(run.done, _average(run.scores[: run.done]), rate)
+    scores = run.scores[: run.done]
+    average = _average(scores)
     if message is None:
         log.info(f"Finished [100%]: Average Loss = {average:,.5g}")
     else:
         if message != "StopIteration":
             log.info(message)
-        last = max(done - 1, 0)
+        last = max(run.done - 1, 0)
         percent = int(100 * last / n) if n else 100
         log.info(f"Interrupted at {last:,} [{percent}%]: Average Loss = {average:,.5g}")
-    return state, scores[:done], message
+    return state, scores, message
 
 
-def _chunk_and_callbacks(
-    approx, state, chunk, key, data, offset, done, steps, buffer, scores, commit, callbacks, everys, per_iteration
-):
-    """Run one chunk, record its losses, run the callbacks due in it.
+class _Run:
+    """One fit's bookkeeping between compiled chunks.
 
-    Returns ``(state, next_chunk_length, stop_message_or_None)``.
+    ``done`` counts the iterations committed to ``approx.hist`` in this fit;
+    ``steps`` is the length of the next chunk.
     """
-    if not per_iteration and callbacks:
-        steps = min(min(e - (offset + done) % e for e in everys), buffer)
-    steps = min(steps, len(scores) - done)
-    tic = time.perf_counter()
-    result = chunk(state, key, data, offset + done, steps)
-    n_done = int(result.n_done)
-    losses = np.asarray(result.losses)[:n_done]  # slicing on the host: no compile per length
-    elapsed = time.perf_counter() - tic
-    finite = bool(result.finite)
-    n_good = n_done if finite else n_done - 1
-    scores[done : done + n_good] = losses[:n_good]
-    if not finite:
-        commit(result.state, n_good)
-        raise FloatingPointError(
-            f"NaN or inf loss at iteration {offset + done + n_done}: the approximation keeps the "
-            "parameters of the last finite iteration. Try a smaller learning rate, "
-            "total_grad_norm_constraint, or a better-scaled model."
-        )
-    if per_iteration:
+
+    def __init__(self, approx, chunk_for, key, n, callbacks, everys):
+        self.approx, self.key = approx, key
+        self.callbacks, self.everys = callbacks, everys
+        self.per_iteration = any(e == 1 for e in everys)
+        self.chunk, self.buffer = chunk_for(self.per_iteration)
+        self.offset = len(approx.hist)
+        self.scores = np.empty(n)
+        self.steps = min(n, self.buffer, 16 if self.per_iteration else 1000)
+
+    @property
+    def done(self) -> int:
+        return len(self.approx.hist) - self.offset
+
+    def commit(self, state, count: int):
+        """Make ``state`` the approximation's and append ``count`` losses to its history."""
+        first = self.done
+        self.approx.set_params(state.params)
+        self.approx.hist = np.concatenate([self.approx.hist, self.scores[first : first + count]])
+        return state
+
+    def _run_callbacks(self, iteration: int, n_scores: int) -> None:
+        for callback, every in zip(self.callbacks, self.everys):
+            if iteration % every == 0:
+                callback(self.approx, self.scores[:n_scores], iteration)
+
+    def chunk_and_callbacks(self, state, data):
+        """Run one chunk, record its losses, run the callbacks due in it.
+
+        Returns ``(state, stop_message_or_None)``.
+        """
+        done, offset = self.done, self.offset
+        if not self.per_iteration and self.callbacks:
+            # end the chunk at the next iteration a callback asks for
+            self.steps = min(min(e - (offset + done) % e for e in self.everys), self.buffer)
+        steps = min(self.steps, len(self.scores) - done)
+        tic = time.perf_counter()
+        result = self.chunk(state, self.key, data, offset + done, steps)
+        n_done = int(result.n_done)
+        losses = np.asarray(result.losses)[:n_done]  # slicing on the host: no compile per length
+        elapsed = time.perf_counter() - tic
+        finite = bool(result.finite)
+        n_good = n_done if finite else n_done - 1
+        self.scores[done : done + n_good] = losses[:n_good]
+        if not finite:
+            self.commit(result.state, n_good)
+            raise FloatingPointError(
+                f"NaN or inf loss at iteration {offset + done + n_done}: the approximation keeps the "
+                "parameters of the last finite iteration. Try a smaller learning rate, "
+                "total_grad_norm_constraint, or a better-scaled model."
+            )
+        if self.per_iteration:
+            return self._replay(state, result, n_done)
+        state = self.commit(result.state, n_done)
+        try:
+            self._run_callbacks(offset + done + n_done, done + n_done)
+        except StopIteration as stop:
+            return state, str(stop) or "StopIteration"
+        if not self.callbacks:
+            per_step = elapsed / max(n_done, 1)
+            self.steps = int(min(self.buffer, max(1, _TARGET_SECONDS / max(per_step, 1e-9))))
+        return state, None
+
+    def _replay(self, state, result, n_done: int):
+        """Run per-iteration callbacks on the states the chunk recorded after each step."""
+        done = self.done
         states = jax.device_get(result.states)
         for j in range(n_done):
             step_state = jax.tree_util.tree_map(lambda a: a[j], states)
-            approx.set_params(step_state.params)
-            it = offset + done + j + 1
+            self.approx.set_params(step_state.params)
             try:
-                for cb, every in zip(callbacks, everys):
-                    if it % every == 0:
-                        cb(approx, scores[: done + j + 1], it)
+                self._run_callbacks(self.offset + done + j + 1, done + j + 1)
             except StopIteration as stop:
-                state = commit(jax.tree_util.tree_map(jax.numpy.asarray, step_state), j + 1)
-                return state, steps, str(stop) or "StopIteration"
+                state = self.commit(jax.tree_util.tree_map(jax.numpy.asarray, step_state), j + 1)
+                return state, str(stop) or "StopIteration"
             except BaseException:
-                approx.set_params(state.params)
+                self.approx.set_params(state.params)
                 raise
-        return commit(result.state, n_done), min(2 * steps, buffer), None
-    state = commit(result.state, n_done)
-    it = offset + done + n_done
-    try:
-        for cb, every in zip(callbacks, everys):
-            if it % every == 0:
-                cb(approx, scores[: done + n_done], it)
-    except StopIteration as stop:
-        return state, steps, str(stop) or "StopIteration"
-    if not callbacks:
-        per_step = elapsed / max(n_done, 1)
-        steps = int(min(buffer, max(1, _TARGET_SECONDS / max(per_step, 1e-9))))
-    return state, steps, None
+        self.steps = min(2 * self.steps, self.buffer)
+        return self.commit(result.state, n_done), None
