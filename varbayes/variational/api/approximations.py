@@ -265,7 +265,17 @@ def _normal_draws(rng, size, dim: int, dtype: str):
 
 
 class MeanField(Approximation):
-    """Mean-field normal approximation: parameters ``mu`` and ``rho`` (std = softplus(rho))."""
+    """Mean-field normal approximation: parameters ``mu`` and ``rho`` (std = softplus(rho)).
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 0.0, 1.0, shape=2)
+    ...     approx = pm.MeanField(random_seed=0)
+    >>> approx.std.eval()
+    array([0.69314718, 0.69314718])
+    """
 
     family = families.mean_field()
 
@@ -287,7 +297,18 @@ class MeanField(Approximation):
 
 
 class FullRank(Approximation):
-    """Full-rank normal approximation: parameters ``mu`` and the packed ``L_tril``."""
+    """Full-rank normal approximation: parameters ``mu`` and the packed ``L_tril``.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 0.0, 1.0, shape=2)
+    ...     approx = pm.FullRank(random_seed=0)
+    >>> approx.cov.eval()
+    array([[1., 0.],
+           [0., 1.]])
+    """
 
     family = families.full_rank()
 
@@ -316,7 +337,18 @@ class FullRank(Approximation):
 
 
 class LowRank(Approximation):
-    """Diagonal plus low-rank normal approximation (``mu``, ``rho``, ``W``)."""
+    """Diagonal plus low-rank normal approximation (``mu``, ``rho``, ``W``).
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 0.0, 1.0, shape=3)
+    ...     approx = pm.LowRank(rank=1, random_seed=0)
+    ...     _ = pm.KLqp(approx).fit(100, progressbar=False)
+    >>> approx.shared_params["W"].get_value().shape
+    (3, 1)
+    """
 
     def __init__(self, model=None, *, rank: int = 2, **kwargs):
         super().__init__(model, family=families.low_rank(rank), **kwargs)
@@ -346,6 +378,16 @@ class Empirical(Approximation):
     """An approximation made of particles (SVGD, or draws of an MCMC trace).
 
     ``shared_params`` is ``{'histogram': (N, D)}`` in the flat unconstrained space.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> with pm.Model() as model:
+    ...     s = pm.HalfNormal("s", 1.0)
+    ...     trace = pm.sample(100, tune=100, chains=2, progressbar=False, random_seed=0)
+    >>> approx = pm.Empirical(trace, model=model)
+    >>> approx.shared_params["histogram"].get_value().shape
+    (200, 1)
     """
 
     def __init__(self, trace=None, model=None, *, size: int | None = None, jitter: float = 1.0, start=None,

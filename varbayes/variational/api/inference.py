@@ -157,6 +157,16 @@ class KLqp(Inference):
         ``MeanField``, ``FullRank`` or ``LowRank``.
     stick_the_landing : bool
         Use the sticking-the-landing gradient estimator for the entropy.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 1.0, 2.0)
+    ...     inference = pm.KLqp(pm.FullRank(random_seed=0), stick_the_landing=True)
+    >>> approx = inference.fit(500, progressbar=False)
+    >>> len(approx.hist)
+    500
     """
 
     def __init__(self, approx: Approximation, random_seed: int | None = None, stick_the_landing: bool = False):
@@ -200,7 +210,17 @@ class ADVI(KLqp):
 
 
 class FullRankADVI(KLqp):
-    """ADVI with a full-rank (correlated) normal approximation."""
+    """ADVI with a full-rank (correlated) normal approximation.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> with pm.Model():
+    ...     x = pm.MvNormal("x", mu=[0.0, 0.0], cov=[[1.0, 0.5], [0.5, 1.0]])
+    ...     inference = pm.FullRankADVI(random_seed=0)
+    >>> sorted(inference.approx.shared_params)
+    ['L_tril', 'mu']
+    """
 
     def __init__(self, model: Model | None = None, random_seed: int | None = None, start=None, **kwargs):
         model, seed = _model_and_seed(model, random_seed)
@@ -259,6 +279,15 @@ class ASVGD(Inference):
 
     Each step draws ``obj_n_mc`` points from q (default 100) and moves them
     along the Stein direction through the sampler's parameters.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 0.0, 1.0)
+    ...     approx = pm.fit(200, method="asvgd", progressbar=False, random_seed=0)
+    >>> type(approx).__name__
+    'FullRank'
     """
 
     default_n_mc = 100

@@ -39,17 +39,35 @@ def sgd(learning_rate: float = 1e-3) -> optax.GradientTransformation:
 
 
 def momentum(learning_rate: float = 1e-3, momentum: float = 0.9) -> optax.GradientTransformation:
-    """SGD with classical momentum."""
+    """SGD with classical momentum.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> opt = pm.momentum(learning_rate=0.01, momentum=0.9)
+    """
     return optax.sgd(learning_rate, momentum=momentum)
 
 
 def nesterov_momentum(learning_rate: float = 1e-3, momentum: float = 0.9) -> optax.GradientTransformation:
-    """SGD with Nesterov momentum."""
+    """SGD with Nesterov momentum.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> opt = pm.nesterov_momentum(learning_rate=0.01)
+    """
     return optax.sgd(learning_rate, momentum=momentum, nesterov=True)
 
 
 def adagrad(learning_rate: float = 1.0, epsilon: float = 1e-6) -> optax.GradientTransformation:
-    """Adagrad: steps scaled by the root of the summed squared gradients."""
+    """Adagrad: steps scaled by the root of the summed squared gradients.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> opt = pm.adagrad(learning_rate=0.5)
+    """
     return optax.adagrad(learning_rate, initial_accumulator_value=0.0, eps=epsilon)
 
 
@@ -91,19 +109,37 @@ def adagrad_window(learning_rate: float = 0.001, epsilon: float = 0.1, n_win: in
 
 
 def rmsprop(learning_rate: float = 1.0, rho: float = 0.9, epsilon: float = 1e-6) -> optax.GradientTransformation:
-    """RMSProp."""
+    """RMSProp.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> opt = pm.rmsprop(learning_rate=0.01)
+    """
     return optax.rmsprop(learning_rate, decay=rho, eps=epsilon)
 
 
 def adadelta(learning_rate: float = 1.0, rho: float = 0.95, epsilon: float = 1e-6) -> optax.GradientTransformation:
-    """Adadelta."""
+    """Adadelta.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> opt = pm.adadelta()
+    """
     return optax.adadelta(learning_rate, rho=rho, eps=epsilon)
 
 
 def adam(
     learning_rate: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8
 ) -> optax.GradientTransformation:
-    """Adam."""
+    """Adam.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> opt = pm.adam(learning_rate=0.01)
+    """
     return optax.adam(learning_rate, b1=beta1, b2=beta2, eps=epsilon)
 
 
