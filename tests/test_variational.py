@@ -403,3 +403,17 @@ def test_unknown_fit_keyword(mixture_model):
     with mixture_model:
         with pytest.raises(TypeError, match="bogus"):
             pm.fit(10, bogus=1)
+
+
+def test_recorded_state_buffer_follows_the_state_size(mixture_model):
+    """Per-iteration callbacks record states; a larger state gets a shorter buffer."""
+    with mixture_model:
+        small = pm.ADVI(random_seed=0)
+        small.fit(3, callbacks=[lambda *a: None], progressbar=False)
+    with pm.Model():
+        pm.Normal("wide", 0.0, 1.0, shape=20_000)
+        large = pm.ADVI(random_seed=0)
+        large.fit(3, callbacks=[lambda *a: None], progressbar=False)
+    assert small._chunk_for(True)[1] == 1000
+    # mu, rho and the optimizer's window of 10 squared gradients: 22 x 20,000 floats
+    assert large._chunk_for(True)[1] == 4_000_000 // (22 * 20_000 + 1)

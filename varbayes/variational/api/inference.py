@@ -50,13 +50,14 @@ class Inference:
     def _chunk_for(self, record_states: bool):
         # Cached on the log-density so that a new Inference on the same model
         # with the same settings reuses the compiled loop.
-        key = (self._settings(), self._step_config, record_states)
+        # The buffer of recorded states is sized to the state, so the size is part of the key.
+        state_size = sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(self.state)) if record_states else 0
+        key = (self._settings(), self._step_config, record_states, state_size)
         cache = self.approx.logdensity_cache
         if key not in cache:
             step = self._step(self._optimizer, self._n_mc)
             if record_states:
-                size = sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(self.state))
-                buffer = int(max(1, min(1000, _STATE_BUFFER_FLOATS // max(size, 1))))
+                buffer = int(max(1, min(1000, _STATE_BUFFER_FLOATS // max(state_size, 1))))
             else:
                 buffer = _BUFFER
             cache[key] = (build_chunk(step, buffer, record_states), buffer)
