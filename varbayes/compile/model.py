@@ -105,6 +105,28 @@ def _theta_values(ravel: Ravel, theta) -> dict[str, Variable]:
     return {v.name: theta[v.offset : v.offset + v.size].reshape(v.shape) for v in ravel.vars}
 
 
+def _jaxify_with_data(theta, outputs, extra_inputs, what: str):
+    """Jaxify ``outputs`` over ``(theta, *data, *extra_inputs)``; return ``(fn, data_vars)``.
+
+    Shared variables (not random generators) become data inputs, so their
+    current values are passed at call time; any other root is an error.
+    """
+    data_vars, unknown = [], []
+    for inp in graph_inputs(list(outputs)):
+        if inp is theta or isinstance(inp, Constant) or any(inp is e for e in extra_inputs):
+            continue
+        if isinstance(inp, SharedVariable) and not isinstance(inp.type, RandomType):
+            data_vars.append(inp)
+        else:
+            unknown.append(inp)
+    if unknown:
+        names = sorted({str(v.name or v) for v in unknown})
+        raise ValueError(f"{what} depends on variables that are not in this model: {names}")
+    data_inputs = [v.type() for v in data_vars]
+    outputs = clone_replace(list(outputs), replace=dict(zip(data_vars, data_inputs)))
+    return jaxify([theta, *data_inputs, *extra_inputs], outputs), data_vars
+
+
 def build_function(
     model,
     ravel: Ravel,
@@ -122,22 +144,7 @@ def build_function(
     if replacements:
         outputs = clone_replace(list(outputs), replace=dict(replacements))
     outputs = clone_replace(list(outputs), replace=repl)
-    data_vars, free_inputs = [], []
-    for inp in graph_inputs(outputs):
-        if inp is theta or isinstance(inp, Constant):
-            continue
-        if isinstance(inp, SharedVariable) and not isinstance(inp.type, RandomType):
-            data_vars.append(inp)
-        else:
-            free_inputs.append(inp)
-    if free_inputs:
-        names = sorted({str(v.name or v) for v in free_inputs})
-        raise ValueError(
-            f"the expression depends on variables that are not in this model: {names}"
-        )
-    data_inputs = [v.type() for v in data_vars]
-    outputs = clone_replace(outputs, replace=dict(zip(data_vars, data_inputs)))
-    raw = jaxify([theta, *data_inputs], outputs)
+    raw, data_vars = _jaxify_with_data(theta, outputs, (), "the expression")
 
     def fn(theta_value, data):
         return raw(theta_value, *data)
@@ -161,16 +168,7 @@ def compile_logdensity(model, ravel: Ravel, replacements: dict | None = None) ->
     index_inputs = [pt.vector(f"batch_index_{k}", dtype="int64") for k in range(len(index_vars))]
     if index_vars:
         total = clone_replace(total, replace=dict(zip(index_vars, index_inputs)))
-    data_vars = [
-        v for v in graph_inputs([total]) if isinstance(v, SharedVariable) and not isinstance(v.type, RandomType)
-    ]
-    others = [v for v in graph_inputs([total]) if v is not theta and not isinstance(v, (Constant, SharedVariable))]
-    others = [v for v in others if not any(v is i for i in index_inputs)]
-    if others:
-        raise ValueError(f"the model's log-density depends on unknown inputs: {[str(v) for v in others]}")
-    data_inputs = [v.type() for v in data_vars]
-    total = clone_replace(total, replace=dict(zip(data_vars, data_inputs)))
-    raw = jaxify([theta, *data_inputs, *index_inputs], [total])
+    raw, data_vars = _jaxify_with_data(theta, [total], index_inputs, "the model's log-density")
 
     def logdensity(theta_value, data):
         return raw(theta_value, *data)[0]
