@@ -50,6 +50,8 @@ class Approximation:
         }
         self._params = params
         self.hist = np.zeros(0)
+        #: How the last ``fit(n=None)`` ended (a :class:`~varbayes.variational.api.converge.Convergence`).
+        self.convergence = None
         self._logdensity = self.compiled.logdensity
         self._replacements = None
 

@@ -8,9 +8,11 @@ import numpy as np
 from varbayes.config import default_seed
 from varbayes.model.core import Model, modelcontext
 from varbayes.variational.api.approximations import Approximation, Empirical, FullRank, MeanField
+from varbayes.variational.api.converge import DEFAULT_MAX_N, run_until_converged
 from varbayes.variational.api.loop import run_fit
 from varbayes.variational.api.optimizers import adagrad_window, as_optimizer
 from varbayes.variational.core import asvgd_step, build_chunk, elbo_step, init_state, svgd_step
+from varbayes.variational.core.schedule import adaptive_adam, learning_rate
 
 __all__ = ["Inference", "KLqp", "ADVI", "FullRankADVI", "SVGD", "ASVGD", "fit"]
 
@@ -25,6 +27,8 @@ class Inference:
     """
 
     default_n_mc = 1
+    #: First learning rate of the schedule of ``fit(n=None)`` where there is no step-size search.
+    default_step_size = 0.1
 
     def __init__(self, approx: Approximation, random_seed: int | None = None):
         self.approx = approx
@@ -47,12 +51,12 @@ class Inference:
         """What, besides the optimizer, decides the step's computation."""
         return (type(self).__name__, self.approx.family.name)
 
-    def _chunk_for(self, record_states: bool):
+    def _chunk_for(self, record_states: bool, segment: int = 0):
         # Cached on the log-density so that a new Inference on the same model
         # with the same settings reuses the compiled loop.
         # The buffer of recorded states is sized to the state, so the size is part of the key.
         state_size = sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(self.state)) if record_states else 0
-        key = (self._settings(), self._step_config, record_states, state_size)
+        key = (self._settings(), self._step_config, record_states, state_size, segment)
         cache = self.approx.logdensity_cache
         if key not in cache:
             step = self._step(self._optimizer, self._n_mc)
@@ -60,21 +64,24 @@ class Inference:
                 buffer = int(max(1, min(1000, _STATE_BUFFER_FLOATS // max(state_size, 1))))
             else:
                 buffer = _BUFFER
-            cache[key] = (build_chunk(step, buffer, record_states), buffer)
+            cache[key] = (build_chunk(step, buffer, record_states, segment), buffer)
         return cache[key]
 
-    def _prepare(self, obj_optimizer, obj_n_mc, total_grad_norm_constraint, more_replacements):
+    def _prepare(self, obj_optimizer, obj_n_mc, total_grad_norm_constraint, more_replacements, auto=False):
         if more_replacements:
             self.approx.use_replacements(more_replacements)
-        optimizer = as_optimizer(
-            adagrad_window() if obj_optimizer is None else obj_optimizer, total_grad_norm_constraint
-        )
+        if obj_optimizer is not None:
+            chosen = obj_optimizer
+        else:
+            # n=None: Adam with the learning rate in its state, set by the schedule
+            chosen = adaptive_adam(self.default_step_size) if auto else adagrad_window()
+        optimizer = as_optimizer(chosen, total_grad_norm_constraint)
         n_mc = self.default_n_mc if obj_n_mc is None else int(obj_n_mc)
         if n_mc < 1:
             raise ValueError(f"obj_n_mc must be at least 1, got {obj_n_mc}")
         # The default optimizer is the same computation every time: reuse its compiled loop.
         identity = (
-            ("default", total_grad_norm_constraint)
+            ("auto" if auto else "default", total_grad_norm_constraint)
             if obj_optimizer is None
             else (id(obj_optimizer), total_grad_norm_constraint)
         )
@@ -84,7 +91,7 @@ class Inference:
 
     def fit(
         self,
-        n: int = 10000,
+        n: int | None = 10000,
         score=None,
         callbacks=None,
         progressbar: bool = True,
@@ -92,12 +99,28 @@ class Inference:
         obj_n_mc: int | None = None,
         total_grad_norm_constraint: float | None = None,
         more_replacements: dict | None = None,
+        max_n: int | None = None,
+        max_time: float | None = None,
         **kwargs,
     ):
-        """Run ``n`` iterations from the current parameters; return the approximation.
+        """Run ``n`` iterations from the current parameters, or until converged; return the approximation.
 
         A new optimizer (or the default one) starts with a fresh optimizer
         state; :meth:`refine` keeps the current one.
+
+        Parameters
+        ----------
+        n : int or None
+            Number of iterations. ``None`` runs until the parameters are
+            stationary and their iterate average is known to tolerance,
+            capped by ``max_n`` and ``max_time``; without ``obj_optimizer``
+            the step size is then chosen and lowered by the fit itself
+            (see :mod:`varbayes.variational.core.convergence`), and
+            ``approx.convergence`` reports how it ended.
+        max_n : int, optional
+            With ``n=None``: the most iterations to run (default 1,000,000).
+        max_time : float, optional
+            With ``n=None``: the most seconds to run.
 
         Examples
         --------
@@ -108,27 +131,36 @@ class Inference:
         >>> approx = advi.fit(2000, progressbar=False)
         >>> len(approx.hist)
         2000
+        >>> approx = advi.fit(n=None, progressbar=False)
+        >>> approx.convergence.reason
+        'converged'
         """
         unknown = set(kwargs) - {"fn_kwargs"}
         if unknown:
             raise TypeError(f"fit() got unexpected keyword arguments {sorted(unknown)}")
-        self._prepare(obj_optimizer, obj_n_mc, total_grad_norm_constraint, more_replacements)
+        limits = _check_limits(n, max_n, max_time)
+        self._prepare(
+            obj_optimizer, obj_n_mc, total_grad_norm_constraint, more_replacements, auto=n is None and obj_optimizer is None
+        )
         self._callbacks = callbacks
-        return self._run(n, callbacks, progressbar)
+        return self._run(n, callbacks, progressbar, limits, search=True)
 
-    def refine(self, n: int, progressbar: bool = True, callbacks=None):
-        """Continue fitting for ``n`` iterations with the same optimizer, its state and callbacks.
+    def refine(self, n: int | None, progressbar: bool = True, callbacks=None, max_n: int | None = None,
+               max_time: float | None = None):
+        """Continue fitting for ``n`` iterations (or until converged) with the same optimizer, its state and callbacks.
 
         ``callbacks`` defaults to those of the last :meth:`fit`, as in PyMC3,
-        so a ``Tracker`` keeps recording.
+        so a ``Tracker`` keeps recording. ``n=None`` continues until
+        converged, from the current step size (no new search).
         """
         if self.state is None:
             raise RuntimeError("refine() continues a fit: call fit() first")
+        limits = _check_limits(n, max_n, max_time)
         if callbacks is None:
             callbacks = self._callbacks
-        return self._run(n, callbacks, progressbar)
+        return self._run(n, callbacks, progressbar, limits, search=False)
 
-    def _run(self, n, callbacks, progressbar):
+    def _run(self, n, callbacks, progressbar, limits=(None, None), search=False):
         self.state = self.state._replace(params=self.approx.jax_params)
         data = self.approx.logdensity_data()
         streams = self.approx.streaming_minibatches()
@@ -140,13 +172,49 @@ class Inference:
                     minibatch.refresh_window()
                 return self.approx.logdensity_data()
 
-        self.state, _, _ = run_fit(
-            self.approx, self.state, self._chunk_for, self._key, data, n, callbacks, progressbar, refresh
+        if n is not None:
+            self.state, _, _ = run_fit(
+                self.approx, self.state, self._chunk_for, self._key, data, n, callbacks, progressbar, refresh
+            )
+            return self.approx
+        max_n, max_time = limits
+        schedule = learning_rate(self.state.opt_state) is not None and self._step_config[0][0] == "auto"
+        self.state, report = run_until_converged(
+            self.approx, self.state, self._chunk_for, self._key, data, self._optimizer,
+            max_n=max_n, max_time=max_time, callbacks=callbacks, progressbar=progressbar, refresh=refresh,
+            schedule=schedule, search=search and self.searches_step_size,
         )
+        self.approx.convergence = report
         return self.approx
+
+    #: Whether ``fit(n=None)`` starts with the step-size search (it compares losses,
+    #: which for SVGD's particles are not an objective).
+    searches_step_size = True
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self.approx!r}>"
+
+
+def _check_limits(n, max_n, max_time) -> tuple[int, float | None]:
+    """Validate ``n``, ``max_n`` and ``max_time``; return the caps of a fit with ``n=None``."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer))):
+        raise TypeError(f"n must be an int (a number of iterations) or None (run until converged), got {n!r}")
+    if n is not None:
+        if max_n is not None or max_time is not None:
+            raise ValueError("max_n and max_time cap fits that run until converged: pass n=None to use them")
+        return None, None
+    if max_n is None:
+        max_n = DEFAULT_MAX_N
+    if isinstance(max_n, bool) or not isinstance(max_n, (int, np.integer)):
+        raise TypeError(f"max_n must be an int, got {max_n!r}")
+    if max_n < 1:
+        raise ValueError(f"max_n must be at least 1, got {max_n}")
+    if max_time is not None:
+        if isinstance(max_time, bool) or not isinstance(max_time, (int, float, np.integer, np.floating)):
+            raise TypeError(f"max_time must be a number of seconds, got {max_time!r}")
+        if not max_time >= 0:
+            raise ValueError(f"max_time must be a non-negative number of seconds, got {max_time}")
+    return int(max_n), None if max_time is None else float(max_time)
 
 
 class KLqp(Inference):
@@ -268,6 +336,9 @@ class SVGD(Inference):
         super().__init__(approx, random_seed=seed + 1)
         self.temperature = float(temperature)
 
+    searches_step_size = False
+    default_step_size = 0.05
+
     def _settings(self):
         return (*super()._settings(), self.temperature)
 
@@ -323,7 +394,7 @@ _METHODS = {"advi": ADVI, "fullrank_advi": FullRankADVI, "svgd": SVGD, "asvgd": 
 
 
 def fit(
-    n: int = 10000,
+    n: int | None = 10000,
     method="advi",
     model: Model | None = None,
     random_seed: int | None = None,
@@ -335,8 +406,9 @@ def fit(
 
     Parameters
     ----------
-    n : int
-        Number of iterations.
+    n : int or None
+        Number of iterations, or ``None`` to run until converged (see
+        :meth:`Inference.fit`; ``max_n`` and ``max_time`` cap it).
     method : str or Inference
         ``'advi'``, ``'fullrank_advi'``, ``'svgd'``, ``'asvgd'``, or an
         :class:`Inference` object.
@@ -351,7 +423,7 @@ def fit(
     **kwargs
         Passed to :meth:`Inference.fit`: ``callbacks``, ``obj_optimizer``,
         ``obj_n_mc``, ``total_grad_norm_constraint``, ``progressbar``,
-        ``more_replacements``.
+        ``more_replacements``, ``max_n``, ``max_time``.
 
     Examples
     --------

@@ -105,14 +105,16 @@ class _Run:
     ``steps`` is the length of the next chunk.
     """
 
-    def __init__(self, approx, chunk_for, key, n, callbacks, everys):
+    def __init__(self, approx, chunk_for, key, n, callbacks, everys, segment: int = 0):
         self.approx, self.key = approx, key
         self.callbacks, self.everys = callbacks, everys
         self.per_iteration = any(e == 1 for e in everys)
-        self.chunk, self.buffer = chunk_for(self.per_iteration)
+        self.chunk, self.buffer = chunk_for(self.per_iteration, segment) if segment else chunk_for(self.per_iteration)
         self.offset = len(approx.hist)
         self.scores = np.empty(n)
         self.steps = min(n, self.buffer, 16 if self.per_iteration else 1000)
+        # an IterateMonitor, fed the chunks' segment sums (fits that stop by themselves)
+        self.monitor = None
 
     @property
     def done(self) -> int:
@@ -141,7 +143,8 @@ class _Run:
             self.steps = min(min(e - (offset + done) % e for e in self.everys), self.buffer)
         steps = min(self.steps, len(self.scores) - done)
         tic = time.perf_counter()
-        result = self.chunk(state, self.key, data, offset + done, steps)
+        phase = self.monitor.phase if self.monitor is not None else 0
+        result = self.chunk(state, self.key, data, offset + done, steps, phase)
         n_done = int(result.n_done)
         losses = np.asarray(result.losses)[:n_done]  # slicing on the host: no compile per length
         elapsed = time.perf_counter() - tic
@@ -155,6 +158,8 @@ class _Run:
                 "parameters of the last finite iteration. Try a smaller learning rate, "
                 "total_grad_norm_constraint, or a better-scaled model."
             )
+        if self.monitor is not None:
+            self.monitor.add(np.asarray(result.segment_sums), n_done)
         if self.per_iteration:
             return self._replay(state, result, n_done)
         state = self.commit(result.state, n_done)

@@ -26,9 +26,10 @@ class FitProgress:
     so an update costs microseconds.
     """
 
-    def __init__(self, total: int, enabled: bool = True):
+    def __init__(self, total: int | None, enabled: bool = True):
+        # total None: a fit that stops by itself (the bar shows iterations, not a fraction)
         self.total = total
-        self.enabled = enabled and total > 0
+        self.enabled = enabled and (total is None or total > 0)
         self._progress = None
         self._task = None
 

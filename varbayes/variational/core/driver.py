@@ -6,6 +6,11 @@ argument, so one compilation serves every chunk length. Each step's key is
 ``fold_in(key, iteration)``: results do not depend on how the iterations are
 split into chunks. The loop stops early at the first non-finite loss or
 parameter and keeps the last finite state.
+
+With ``segment > 0`` the chunk also sums the flattened parameters over
+consecutive segments of ``segment`` steps (``phase`` steps of the first
+segment were run by an earlier chunk): the convergence monitor reads the
+iterates through these sums, never one step at a time.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from jax.flatten_util import ravel_pytree
 
 from varbayes.variational.core.step import VIState, tree_all_finite
 
@@ -26,6 +33,8 @@ class ChunkResult(NamedTuple):
     ``losses[:n_done]`` are the losses of the steps run; when ``finite`` is
     false the last of them is the non-finite one and ``state`` is the state
     before it. ``states`` (when recorded) holds the state after each step.
+    ``segment_sums[j]`` (when segments are on) is the sum of the flattened
+    parameters after each step of segment ``j`` of the chunk.
     """
 
     state: VIState
@@ -33,10 +42,11 @@ class ChunkResult(NamedTuple):
     n_done: jax.Array
     finite: jax.Array
     states: VIState | None
+    segment_sums: jax.Array | None = None
 
 
-def build_chunk(step: Callable, buffer_size: int, record_states: bool = False) -> Callable:
-    """``chunk(state, key, data, start, n_steps) -> ChunkResult``, jitted.
+def build_chunk(step: Callable, buffer_size: int, record_states: bool = False, segment: int = 0) -> Callable:
+    """``chunk(state, key, data, start, n_steps, phase=0) -> ChunkResult``, jitted.
 
     Examples
     --------
@@ -49,30 +59,37 @@ def build_chunk(step: Callable, buffer_size: int, record_states: bool = False) -
     10
     """
 
-    def run(state: VIState, key, data, start, n_steps) -> ChunkResult:
+    def run(state: VIState, key, data, start, n_steps, phase=0) -> ChunkResult:
         losses = jnp.full((buffer_size,), jnp.nan)
         states = (
             jax.tree_util.tree_map(lambda a: jnp.zeros((buffer_size, *jnp.shape(a)), jnp.result_type(a)), state)
             if record_states
             else None
         )
+        sums = None
+        if segment:
+            flat, _ = ravel_pytree(state.params)
+            sums = jnp.zeros((buffer_size // segment + 2, flat.shape[0]), flat.dtype)
 
         def cond(carry):
-            i, _, _, _, ok = carry
+            i, _, _, _, _, ok = carry
             return (i < n_steps) & ok
 
         def body(carry):
-            i, current, losses, states, _ = carry
+            i, current, losses, states, sums, _ = carry
             new, loss = step(current, jax.random.fold_in(key, start + i), data)
             ok = jnp.isfinite(loss) & tree_all_finite(new.params)
             current = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, current)
             losses = losses.at[i].set(loss)
             if states is not None:
                 states = jax.tree_util.tree_map(lambda buf, s: buf.at[i].set(s), states, current)
-            return i + 1, current, losses, states, ok
+            if sums is not None:
+                # a non-finite step is not counted: the host discards that segment
+                sums = sums.at[(phase + i) // segment].add(ravel_pytree(current.params)[0])
+            return i + 1, current, losses, states, sums, ok
 
-        carry = (jnp.asarray(0), state, losses, states, jnp.asarray(True))
-        n_done, state, losses, states, ok = jax.lax.while_loop(cond, body, carry)
-        return ChunkResult(state, losses, n_done, ok, states)
+        carry = (jnp.asarray(0), state, losses, states, sums, jnp.asarray(True))
+        n_done, state, losses, states, sums, ok = jax.lax.while_loop(cond, body, carry)
+        return ChunkResult(state, losses, n_done, ok, states, sums)
 
     return jax.jit(run)

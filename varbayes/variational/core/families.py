@@ -3,8 +3,10 @@
 Each family is a :class:`Family` of pure functions (optax style): ``init``
 makes parameters around a starting point, ``sample`` draws ``n`` points of
 the flat unconstrained space, ``log_q`` is the log-density of one point,
-``entropy`` is the analytic entropy (``None`` when there is none), and
-``mean``/``std`` summarise the family.
+``entropy`` is the analytic entropy (``None`` when there is none),
+``mean``/``std`` summarise the family, and ``scale`` gives, for every
+parameter, the unit in which a change of it matters (the convergence
+monitor judges drift and Monte Carlo error in these units).
 """
 
 from __future__ import annotations
@@ -30,6 +32,29 @@ class Family(NamedTuple):
     entropy: Callable | None  # params -> scalar
     mean: Callable  # params -> (D,)
     std: Callable  # params -> (D,)
+    scale: Callable | None = None  # params -> pytree like params
+
+
+def _location_units(params, std):
+    """Scales of a Gaussian family's parameters.
+
+    A location or a factor of the covariance is judged against the standard
+    deviation of its coordinate (a change of 0.1 means 0.1 posterior sd);
+    a log-scale parameter (``rho``) is already relative, so its unit is 1.
+    """
+    s = std(params)
+    out = {}
+    for name, value in params.items():
+        if name == "rho":
+            out[name] = jnp.ones_like(value)
+        elif name == "L_tril":
+            rows, _ = jnp.tril_indices(s.shape[0])
+            out[name] = s[rows]
+        elif jnp.ndim(value) == 2:  # W (D, k): rows follow the coordinates
+            out[name] = jnp.broadcast_to(s[:, None], value.shape)
+        else:
+            out[name] = s
+    return out
 
 
 # --------------------------------------------------------------- mean-field
@@ -67,7 +92,9 @@ def mean_field() -> Family:
     def entropy(params):
         return jnp.sum(jnp.log(std(params))) + params["mu"].shape[0] * _HALF_LOG_2PI_E
 
-    return Family("mean_field", init, sample, log_q, entropy, lambda p: p["mu"], std)
+    return Family(
+        "mean_field", init, sample, log_q, entropy, lambda p: p["mu"], std, lambda p: _location_units(p, std)
+    )
 
 
 # ---------------------------------------------------------------- full-rank
@@ -119,7 +146,9 @@ def full_rank() -> Family:
     def std(params):
         return jnp.sqrt(jnp.sum(chol(params) ** 2, axis=-1))
 
-    return Family("full_rank", init, sample, log_q, entropy, lambda p: p["mu"], std)
+    return Family(
+        "full_rank", init, sample, log_q, entropy, lambda p: p["mu"], std, lambda p: _location_units(p, std)
+    )
 
 
 # ----------------------------------------------------------------- low-rank
@@ -159,7 +188,9 @@ def low_rank(rank: int = 2) -> Family:
     def std(params):
         return jnp.sqrt(jnp.diag(cov(params)))
 
-    return Family("low_rank", init, sample, log_q, entropy, lambda p: p["mu"], std)
+    return Family(
+        "low_rank", init, sample, log_q, entropy, lambda p: p["mu"], std, lambda p: _location_units(p, std)
+    )
 
 
 # ---------------------------------------------------------------- particles
@@ -179,6 +210,9 @@ def particles(n_particles: int, jitter: float = 1.0) -> Family:
         idx = jax.random.randint(key, (n,), 0, hist.shape[0])
         return hist[idx]
 
+    def spread(params):
+        return jnp.std(params["histogram"], axis=0)
+
     return Family(
         "particles",
         init,
@@ -186,5 +220,7 @@ def particles(n_particles: int, jitter: float = 1.0) -> Family:
         None,
         None,
         lambda p: jnp.mean(p["histogram"], axis=0),
-        lambda p: jnp.std(p["histogram"], axis=0),
+        spread,
+        # particles are judged against their spread in each coordinate
+        lambda p: {"histogram": jnp.broadcast_to(spread(p), p["histogram"].shape)},
     )

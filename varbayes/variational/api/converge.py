@@ -1,0 +1,337 @@
+"""Fits that stop by themselves: ``fit(n=None)`` and the report it leaves on the approximation.
+
+The loop runs compiled chunks as a fixed-``n`` fit does; between them the
+:class:`~varbayes.variational.core.convergence.IterateMonitor` reads the
+iterates' segment sums and the stop rule decides: go on, lower the step size
+(when the schedule is ours), or stop and return the iterate average.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable
+
+import jax
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from varbayes.variational.api.loop import _average, _Run, _validate
+from varbayes.variational.api.progress import FitProgress, log
+from varbayes.variational.core.convergence import IterateMonitor, StopRule, batch_mcse
+from varbayes.variational.core.schedule import (
+    CANDIDATE_STEP_SIZES,
+    learning_rate,
+    search_score,
+    with_learning_rate,
+)
+from varbayes.variational.core.step import VIState
+
+__all__ = ["Convergence", "run_until_converged", "DEFAULT_MAX_N"]
+
+#: Cap on the iterations of a fit with ``n=None``.
+DEFAULT_MAX_N = 1_000_000
+SEGMENT = 5  # iterations summed together inside the compiled loop
+SEARCH_STEPS = 100  # iterations each candidate step size runs
+STEP_DECREASE = 0.25  # factor applied to the step size when averaging would take too long
+MIN_STEP_FRACTION = 1e-4  # the step size is never lowered below this fraction of its first value
+MAX_RECOVERIES = 5  # non-finite losses the schedule recovers from by lowering the step size
+_CHUNK_SECONDS = (0.002, 0.25)  # work per chunk: enough to hide the check, little enough to stop soon
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """How a fit with ``n=None`` ended, on ``approx.convergence``.
+
+    Attributes
+    ----------
+    reason : str
+        ``'converged'``, ``'max_n'``, ``'max_time'``, ``'interrupted'`` or ``'callback'``.
+    iterations : int
+        Iterations this fit added to ``approx.hist``.
+    search_iterations : int
+        Further iterations spent on the step sizes the search did not keep.
+    step_sizes : tuple of float
+        The learning rates used, in order (empty for an optimizer without one).
+    rhat : float or None
+        Largest split R-hat of the parameters over the final window (below
+        ``StopRule.rhat`` means stationary).
+    mcse : float or None
+        Largest Monte Carlo standard error of the averaged parameters, in
+        posterior-sd units for locations and relative units for scales.
+    window : tuple of int or None
+        ``(start, stop)`` indices of ``approx.hist`` over which the returned
+        parameters are the iterate average.
+    elbo, elbo_se : float or None
+        ELBO estimate over the window (mean of ``-hist``) and its standard error.
+    seconds : float
+        Wall time of the fit, compilation included.
+    khat : float or None
+        Pareto k̂ of the returned approximation (:meth:`Approximation.diagnose`),
+        computed on first use; ``None`` where it cannot be (particles, Minibatch).
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> with pm.Model():
+    ...     x = pm.Normal("x", 1.0, 2.0)
+    ...     approx = pm.fit(n=None, progressbar=False, random_seed=1)
+    >>> approx.convergence.reason
+    'converged'
+    """
+
+    reason: str
+    iterations: int
+    search_iterations: int
+    step_sizes: tuple
+    rhat: float | None
+    mcse: float | None
+    window: tuple | None
+    elbo: float | None
+    elbo_se: float | None
+    seconds: float
+    _diagnose: Callable | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def converged(self) -> bool:
+        return self.reason == "converged"
+
+    @property
+    def step_size(self) -> float | None:
+        """The final learning rate."""
+        return self.step_sizes[-1] if self.step_sizes else None
+
+    @cached_property
+    def khat(self) -> float | None:
+        if self._diagnose is None:
+            return None
+        return float(self._diagnose().khat)
+
+    def __repr__(self) -> str:
+        def fmt(value, spec):
+            return "n/a" if value is None else format(value, spec)
+
+        lines = [
+            f"Convergence: {self.reason} after {self.iterations:,} iterations ({self.seconds:.2f} s)",
+            f"  step sizes        {', '.join(f'{s:.3g}' for s in self.step_sizes) or 'n/a'}"
+            + (f" (search: {self.search_iterations:,} more iterations)" if self.search_iterations else ""),
+            f"  stationarity      R-hat {fmt(self.rhat, '.3f')}",
+            f"  averaged over     {'n/a' if self.window is None else f'iterations {self.window[0]:,} to {self.window[1]:,}'}",
+            f"  MCSE (sd units)   {fmt(self.mcse, '.3f')}",
+            f"  ELBO              {fmt(self.elbo, ',.6g')} ± {fmt(self.elbo_se, '.2g')}",
+            f"  Pareto k-hat      {fmt(self.khat, '.2f')}",
+        ]
+        return "\n".join(lines)
+
+
+class _Scale:
+    """The family's parameter units as a flat vector (jitted once per family)."""
+
+    def __init__(self, family, unravel):
+        self.unravel = unravel
+        if family.scale is None:
+            self._fn = None
+        else:
+            self._fn = jax.jit(lambda flat: ravel_pytree(family.scale(unravel(flat)))[0])
+
+    def __call__(self, flat: np.ndarray) -> np.ndarray:
+        if self._fn is None:
+            return np.ones_like(flat)
+        return np.asarray(self._fn(flat))
+
+
+def _search(run: _Run, state: VIState, data, bar) -> tuple[VIState, float, int]:
+    """Run each candidate step size from ``state``; commit the best one's iterations to the fit."""
+    start = run.offset + run.done
+    best = None
+    for step_size in CANDIDATE_STEP_SIZES:
+        trial = VIState(state.params, with_learning_rate(state.opt_state, step_size))
+        result = run.chunk(trial, run.key, data, start, SEARCH_STEPS, 0)
+        n_done = int(result.n_done)
+        losses = np.asarray(result.losses)[:n_done]
+        score = search_score(losses) if bool(result.finite) and n_done == SEARCH_STEPS else float("inf")
+        if best is None or score < best[0]:
+            best = (score, step_size, result, losses)
+    score, step_size, result, losses = best
+    if not np.isfinite(score):
+        raise FloatingPointError(
+            "every candidate step size "
+            f"({', '.join(map(str, CANDIDATE_STEP_SIZES))}) gave a NaN or inf loss in its first "
+            f"{SEARCH_STEPS} iterations: check the model's log-density at its initial point "
+            "(model.point_logps()), or give a start point or obj_optimizer"
+        )
+    done = run.done
+    run.scores[done : done + SEARCH_STEPS] = losses
+    state = run.commit(result.state, SEARCH_STEPS)
+    bar.update(run.done, _average(run.scores[: run.done]), 0.0)
+    return state, step_size, (len(CANDIDATE_STEP_SIZES) - 1) * SEARCH_STEPS
+
+
+def _chunk_steps(run: _Run, stage_iterations: int, per_step: float | None, remaining: int) -> int:
+    """Chunks grow with the fit (a check every ~12 %), at least 2 ms and at most 0.25 s of work."""
+    steps = max(8 * SEGMENT, stage_iterations // 8)
+    if per_step:
+        low, high = (int(s / per_step) for s in _CHUNK_SECONDS)
+        steps = min(max(steps, low), max(high, 1))
+    return int(max(1, min(steps, run.buffer, remaining)))
+
+
+def run_until_converged(
+    approx,
+    state: VIState,
+    chunk_for: Callable,
+    key,
+    data,
+    optimizer,
+    max_n: int = DEFAULT_MAX_N,
+    max_time: float | None = None,
+    callbacks=None,
+    progressbar: bool = True,
+    refresh: Callable | None = None,
+    schedule: bool = True,
+    search: bool = True,
+    rule: StopRule = StopRule(),
+) -> tuple[VIState, Convergence]:
+    """Fit until the stop rule fires (or ``max_n`` / ``max_time``); return the state and the report.
+
+    ``schedule`` lets the loop set the learning rate (an optimizer from
+    :func:`~varbayes.variational.core.schedule.adaptive_adam`); ``search``
+    starts with the step-size search. The approximation ends with the
+    iterate average of the final window when that window is stationary.
+    """
+    max_n, callbacks, everys = _validate(max_n, callbacks)
+    started = time.perf_counter()
+    run = _Run(approx, chunk_for, key, max_n, callbacks, everys, segment=SEGMENT)
+    flat, unravel = ravel_pytree(state.params)
+    scale = _Scale(approx.family, unravel)
+    step_sizes = [] if learning_rate(state.opt_state) is None else [learning_rate(state.opt_state)]
+    search_iterations = 0
+    reason, message, check, per_step, recoveries = None, None, None, None, 0
+    with FitProgress(None, progressbar) as bar:
+        if refresh is not None:
+            data = refresh()
+        if search and schedule:
+            state, step_size, search_iterations = _search(run, state, data, bar)
+            step_sizes = [step_size]
+            state = VIState(state.params, with_learning_rate(state.opt_state, step_size))
+        run.monitor = IterateMonitor(flat.size, SEGMENT)
+        stage_start = run.done
+        while True:
+            if run.done >= max_n:
+                reason = "max_n"
+                break
+            if max_time is not None and time.perf_counter() - started >= max_time:
+                reason = "max_time"
+                break
+            if refresh is not None:
+                data = refresh()
+            run.steps = _chunk_steps(run, run.monitor.iterations, per_step, max_n - run.done)
+            tic, before = time.perf_counter(), run.done
+            try:
+                state, message = run.chunk_and_callbacks(state, data)
+            except KeyboardInterrupt:
+                approx.set_params(state.params)
+                reason = "interrupted"
+                break
+            except FloatingPointError:
+                if not schedule or recoveries >= MAX_RECOVERIES:
+                    raise
+                # the approximation holds the last finite parameters: restart the
+                # optimizer there with a smaller step size and a fresh window
+                recoveries += 1
+                step_sizes.append(step_sizes[-1] * 0.1)
+                fresh = optimizer.init(approx.jax_params)
+                state = VIState(approx.jax_params, with_learning_rate(fresh, step_sizes[-1]))
+                log.info(f"NaN or inf loss: step size lowered to {step_sizes[-1]:.3g}")
+                run.monitor, stage_start, check = IterateMonitor(flat.size, SEGMENT), run.done, None
+                continue
+            if run.done > before:
+                per_step = (time.perf_counter() - tic) / (run.done - before)
+            if message is not None:
+                reason = "interrupted" if message == "KeyboardInterrupt" else "callback"
+                break
+            check = _check(run.monitor, scale, rule)
+            if check is not None and check.converged:
+                reason = "converged"
+                break
+            if (
+                schedule
+                and check is not None
+                and check.stationary
+                and check.needed > rule.lower_step_ratio * check.length
+                and step_sizes[-1] > MIN_STEP_FRACTION * step_sizes[0]
+            ):
+                # stationary, but too noisy to average in reasonable time: smaller steps,
+                # from the average, in a new window
+                step_sizes.append(step_sizes[-1] * STEP_DECREASE)
+                state = VIState(unravel(check.average), with_learning_rate(state.opt_state, step_sizes[-1]))
+                approx.set_params(state.params)
+                run.monitor, stage_start, check = IterateMonitor(flat.size, SEGMENT), run.done, None
+            rate = run.done / max(time.perf_counter() - started, 1e-9)
+            bar.update(run.done, _average(run.scores[: run.done]), rate)
+
+    window, elbo, elbo_se = None, None, None
+    if check is not None and check.stationary and reason != "interrupted":
+        state = VIState(unravel(check.average), state.opt_state)
+        approx.set_params(state.params)
+        first = run.offset + stage_start + check.start
+        window = (first, first + check.length)
+        losses = approx.hist[window[0] : window[1]]
+        elbo = -float(np.mean(losses))
+        elbo_se = float(batch_mcse(losses[:, None])[0])
+    report = Convergence(
+        reason=reason,
+        iterations=run.done,
+        search_iterations=search_iterations,
+        step_sizes=tuple(float(s) for s in step_sizes),
+        rhat=None if check is None else check.rhat,
+        mcse=None if check is None else check.mcse,
+        window=window,
+        elbo=elbo,
+        elbo_se=elbo_se,
+        seconds=time.perf_counter() - started,
+        _diagnose=_diagnose_at(approx, state.params),
+    )
+    _announce(report, run, message, max_n, max_time)
+    return state, report
+
+
+def _check(monitor, scale, rule):
+    if len(monitor.atoms) < rule.min_atoms:
+        return None
+    atoms, _ = monitor.window()
+    return monitor.check(scale(atoms.mean(axis=0)), rule)
+
+
+def _diagnose_at(approx, params):
+    if approx.family.log_q is None or approx.batch_fn is not None:
+        return None
+    from varbayes.variational.api.diagnostics import diagnose
+
+    return lambda: diagnose(approx, params=params, random_seed=0, warn=False)
+
+
+def _announce(report: Convergence, run: _Run, message, max_n, max_time) -> None:
+    total = run.offset + run.done
+    if report.window is not None:
+        average = float(np.mean(run.approx.hist[report.window[0] : report.window[1]]))
+    else:
+        average = _average(run.scores[: run.done])
+    if report.reason == "converged":
+        log.info(f"Converged at {total:,}: Average Loss = {average:,.5g}")
+        return
+    if report.reason == "callback" and message not in (None, "StopIteration"):
+        log.info(message)
+    log.info(f"Interrupted at {total:,}: Average Loss = {average:,.5g}")
+    if report.reason in ("max_n", "max_time"):
+        cap = f"max_n={max_n:,}" if report.reason == "max_n" else f"max_time={max_time} s"
+        state = "stationary but not yet averaged to tolerance" if report.window else "not stationary"
+        warnings.warn(
+            f"fit(n=None) stopped at {cap} before converging: the parameters were {state} "
+            f"(R-hat {report.rhat if report.rhat is not None else 'n/a'}). Raise {cap.split('=')[0]}, "
+            "or see approx.convergence and approx.plot_hist().",
+            UserWarning,
+            stacklevel=4,
+        )

@@ -1,0 +1,205 @@
+"""Knowing when a stochastic optimisation is done, and what to return when it is.
+
+A fit with a constant step size does not converge to a point: once the
+transient is over, its iterates fluctuate around the optimum. Following
+Dhaka et al. (2020, "Robust, accurate stochastic optimization for variational
+inference") the iterates are then treated like the draws of a Markov chain:
+
+* **stationarity** is detected with a split R-hat over the most recent half
+  of the iterates of the current step size, computed on batch means, so that
+  a noisy loss with drifting parameters never passes;
+* the answer is the **iterate average** over that window (Polyak-Ruppert),
+  and the fit stops once the average's Monte Carlo standard error (batch
+  means) is small;
+* when the iterates are stationary but so noisy that averaging them to the
+  tolerance would take much longer than reaching stationarity did, the
+  step size is lowered and a new window starts from the average (the
+  adaptive schedule of Welandawe et al. 2024, "A framework for improving the
+  reliability of black-box variational inference").
+
+All quantities are judged in the units of the family's ``scale``: a location
+against the posterior sd of its coordinate, a log-scale parameter as a
+relative change. The compiled loop hands over sums of the iterates over
+short segments (:func:`varbayes.variational.core.driver.build_chunk`); this
+module works on those sums on the host, between chunks.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["StopRule", "WindowCheck", "IterateMonitor", "split_rhat", "batch_mcse"]
+
+
+class StopRule(NamedTuple):
+    """Thresholds of the stop rule (units: the family's ``scale``).
+
+    Attributes
+    ----------
+    rhat : float
+        The window is stationary when every parameter's split R-hat is below this.
+    drift_floor : float
+        A drift smaller than this (e.g. 0.02 posterior sd) does not count as
+        non-stationary; it keeps deterministic dynamics (SVGD without
+        minibatches, an exact gradient) from dividing by a zero variance.
+    mcse : float
+        The fit stops when every averaged parameter's Monte Carlo standard
+        error is below this.
+    min_atoms : int
+        Batch means a window needs before it is judged (the window is the
+        most recent half of them).
+    lower_step_ratio : float
+        With a step size the schedule controls: lower it when averaging to
+        the ``mcse`` tolerance would need more than this many times the
+        window's length.
+    """
+
+    rhat: float = 1.1
+    drift_floor: float = 0.05
+    mcse: float = 0.05
+    min_atoms: int = 64
+    lower_step_ratio: float = 4.0
+
+
+def split_rhat(chains: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """Split R-hat per parameter of ``chains`` ``(n_chains, n, P)``.
+
+    ``floor**2`` is added to the within-chain variance, so that chains that
+    move by much less than ``floor`` count as agreeing.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> float(split_rhat(rng.normal(size=(4, 50, 1)))[0]) < 1.1
+    True
+    >>> float(split_rhat(np.linspace(0, 1, 200).reshape(4, 50, 1))[0]) > 2
+    True
+    """
+    n = chains.shape[1]
+    within = np.mean(np.var(chains, axis=1, ddof=1), axis=0) + floor**2
+    between = n * np.var(np.mean(chains, axis=1), axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rhat = np.sqrt(((n - 1) / n * within + between / n) / within)
+    return np.where(within > 0, rhat, 1.0)
+
+
+def batch_mcse(values: np.ndarray, n_batches: int = 16) -> np.ndarray:
+    """Monte Carlo standard error of the mean of ``values`` ``(n, P)`` by batch means.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> float(batch_mcse(rng.normal(size=(6400, 1)))[0])  # about 1/80
+    0.0124...
+    """
+    n_batches = min(n_batches, values.shape[0])
+    means = np.stack([b.mean(axis=0) for b in np.array_split(values, n_batches)])
+    return np.std(means, axis=0, ddof=1) / np.sqrt(n_batches)
+
+
+class WindowCheck(NamedTuple):
+    """The stop rule's reading of the current window of iterates.
+
+    ``average`` is the flat iterate average over the window, ``start`` and
+    ``length`` the window's first iteration (counted from the start of the
+    current step size) and its number of iterations; ``rhat`` and ``mcse``
+    the largest over the parameters, in scale units; ``needed`` the window
+    length averaging would need to bring the MCSE to the tolerance.
+    """
+
+    average: np.ndarray
+    start: int
+    length: int
+    rhat: float
+    mcse: float
+    needed: float
+    stationary: bool
+    converged: bool
+
+
+class IterateMonitor:
+    """Batch means of the iterates of one step size, kept in bounded memory.
+
+    Segment sums arrive from the compiled loop (``segment`` iterations each);
+    they are gathered into at most ``2 * max_atoms`` batch means whose
+    length doubles whenever there would be more.
+
+    Examples
+    --------
+    >>> monitor = IterateMonitor(size=1, segment=10)
+    >>> rng = np.random.default_rng(1)
+    >>> draws = rng.normal(size=(2000, 1))
+    >>> sums = draws.reshape(200, 10, 1).sum(axis=1)
+    >>> monitor.add(sums, n_steps=2000)
+    >>> check = monitor.check(np.ones(1), StopRule())
+    >>> check.stationary, check.length
+    (True, 1000)
+    """
+
+    def __init__(self, size: int, segment: int, max_atoms: int = 128):
+        self.segment = int(segment)
+        self.max_atoms = int(max_atoms)
+        self.atom_size = self.segment
+        self.atoms: list[np.ndarray] = []
+        self.iterations = 0  # iterations accounted for, including the pending ones
+        self._pending = np.zeros(size)  # the segment the next chunk continues
+        self._acc = np.zeros(size)  # completed segments not yet filling an atom
+        self._acc_count = 0
+
+    @property
+    def phase(self) -> int:
+        """Iterations already in the segment the next chunk continues."""
+        return self.iterations % self.segment
+
+    def add(self, segment_sums: np.ndarray, n_steps: int) -> None:
+        """Take the segment sums of a chunk of ``n_steps`` iterations that started at :attr:`phase`."""
+        phase = self.phase
+        total = phase + n_steps
+        n_rows = -(-total // self.segment)
+        for row in range(n_rows):
+            self._pending = self._pending + segment_sums[row]
+            filled = min(self.segment, total - row * self.segment)
+            if filled == self.segment:
+                self._take_segment(self._pending)
+                self._pending = np.zeros_like(self._pending)
+        self.iterations += n_steps
+
+    def _take_segment(self, segment_sum: np.ndarray) -> None:
+        self._acc = self._acc + segment_sum
+        self._acc_count += self.segment
+        if self._acc_count == self.atom_size:
+            self.atoms.append(self._acc / self.atom_size)
+            self._acc = np.zeros_like(self._acc)
+            self._acc_count = 0
+        if len(self.atoms) >= 2 * self.max_atoms:
+            pairs = np.asarray(self.atoms).reshape(self.max_atoms, 2, -1)
+            self.atoms = list(pairs.mean(axis=1))
+            self.atom_size *= 2
+            # the accumulated segments (fewer than the old atom) fill the new, longer atom
+
+    def window(self) -> tuple[np.ndarray, int]:
+        """The most recent half of the batch means (a multiple of 4 of them) and its first iteration."""
+        n = (len(self.atoms) // 2) // 4 * 4
+        first = (len(self.atoms) - n) * self.atom_size
+        return np.asarray(self.atoms[len(self.atoms) - n :]), first
+
+    def check(self, scale: np.ndarray, rule: StopRule) -> WindowCheck | None:
+        """Judge the window; ``None`` while there are too few batch means.
+
+        ``scale`` (flat, like the parameters) gives the units of each parameter.
+        """
+        if len(self.atoms) < rule.min_atoms:
+            return None
+        atoms, first = self.window()
+        average = atoms.mean(axis=0)
+        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        z = atoms / scale
+        chains = z.reshape(4, z.shape[0] // 4, z.shape[1])
+        rhat = float(np.max(split_rhat(chains, rule.drift_floor)))
+        mcse = float(np.max(batch_mcse(z)))
+        length = atoms.shape[0] * self.atom_size
+        needed = length * (mcse / rule.mcse) ** 2
+        stationary = rhat < rule.rhat
+        return WindowCheck(average, first, length, rhat, mcse, needed, stationary, stationary and mcse < rule.mcse)
