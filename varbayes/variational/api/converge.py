@@ -20,7 +20,8 @@ from jax.flatten_util import ravel_pytree
 
 from varbayes.variational.api.loop import _average, _Run, _validate
 from varbayes.variational.api.progress import FitProgress, log
-from varbayes.variational.core.convergence import IterateMonitor, StopRule, batch_mcse
+from varbayes.variational.core.convergence import IterateMonitor, StopRule, batch_mcse, loss_trend
+from varbayes.variational.core.precondition import identity, to_model, to_whitened, whitening_of
 from varbayes.variational.core.schedule import (
     CANDIDATE_STEP_SIZES,
     learning_rate,
@@ -38,7 +39,10 @@ SEARCH_STEPS = 100  # iterations each candidate step size runs
 STEP_DECREASE = 0.25  # factor applied to the step size when averaging would take too long
 MIN_STEP_FRACTION = 1e-4  # the step size is never lowered below this fraction of its first value
 MAX_RECOVERIES = 5  # non-finite losses the schedule recovers from by lowering the step size
-_CHUNK_SECONDS = (0.002, 0.25)  # work per chunk: enough to hide the check, little enough to stop soon
+MAX_WHITENINGS = 3  # re-whitenings at one step size before the step size is lowered
+MIN_CHUNK = 64  # iterations of the shortest chunk between two checks
+FIRST_WHITENING = 250  # iterations before the first whitening of a drifting fit (then doubling)
+MAX_EARLY_WHITENINGS = 5
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,10 @@ class Convergence:
         ELBO estimate over the window (mean of ``-hist``) and its standard error.
     seconds : float
         Wall time of the fit, compilation included.
+    events : tuple
+        ``(iteration, what, new step size)`` of each new window the schedule
+        started: ``'adapted'``, ``'re-whitened'``, ``'too noisy'``, ``'unstable'``,
+        ``'loss worse than before'``, ``'non-finite loss'``.
     khat : float or None
         Pareto k̂ of the returned approximation (:meth:`Approximation.diagnose`),
         computed on first use; ``None`` where it cannot be (particles, Minibatch).
@@ -92,6 +100,7 @@ class Convergence:
     elbo: float | None
     elbo_se: float | None
     seconds: float
+    events: tuple = ()
     _diagnose: Callable | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -169,13 +178,42 @@ def _search(run: _Run, state: VIState, data, bar) -> tuple[VIState, float, int]:
     return state, step_size, (len(CANDIDATE_STEP_SIZES) - 1) * SEARCH_STEPS
 
 
-def _chunk_steps(run: _Run, stage_iterations: int, per_step: float | None, remaining: int) -> int:
-    """Chunks grow with the fit (a check every ~12 %), at least 2 ms and at most 0.25 s of work."""
-    steps = max(8 * SEGMENT, stage_iterations // 8)
-    if per_step:
-        low, high = (int(s / per_step) for s in _CHUNK_SECONDS)
-        steps = min(max(steps, low), max(high, 1))
+def _chunk_steps(run: _Run, stage_iterations: int, remaining: int) -> int:
+    """Chunks grow with the window (a check every ~12 % of it).
+
+    Lengths depend on iteration counts only, never on timings, so a fit is
+    reproducible for a given seed.
+    """
+    steps = max(MIN_CHUNK, stage_iterations // 8)
     return int(max(1, min(steps, run.buffer, remaining)))
+
+
+class _Coordinates:
+    """The coordinates the loop runs in: the model's, or whitened ones that change between windows.
+
+    ``state.params`` live in these coordinates; ``approx`` always holds the
+    parameters in the model's.
+    """
+
+    def __init__(self, family, params, whiten: bool):
+        self.family = family
+        self.whitening = None
+        if whiten:
+            factor = family.whitening(params)[1]
+            self.whitening = identity(factor.shape[0], diagonal=factor.ndim == 1)
+
+    def data(self, data):
+        return data if self.whitening is None else (self.whitening, data)
+
+    def to_model(self, params):
+        return params if self.whitening is None else to_model(self.family, params, self.whitening)
+
+    def enter(self, model_params):
+        """Re-whiten at ``model_params`` (q becomes a standard normal); return them in the new coordinates."""
+        if self.whitening is None:
+            return model_params
+        self.whitening = whitening_of(self.family, model_params)
+        return to_whitened(self.family, model_params, self.whitening)
 
 
 def run_until_converged(
@@ -192,32 +230,53 @@ def run_until_converged(
     refresh: Callable | None = None,
     schedule: bool = True,
     search: bool = True,
+    whiten: bool = False,
     rule: StopRule = StopRule(),
 ) -> tuple[VIState, Convergence]:
     """Fit until the stop rule fires (or ``max_n`` / ``max_time``); return the state and the report.
 
     ``schedule`` lets the loop set the learning rate (an optimizer from
     :func:`~varbayes.variational.core.schedule.adaptive_adam`); ``search``
-    starts with the step-size search. The approximation ends with the
-    iterate average of the final window when that window is stationary.
+    starts with the step-size search; ``whiten`` runs the loop in whitened
+    coordinates (``chunk_for`` must then build the whitened step, see
+    :mod:`varbayes.variational.core.precondition`), re-whitened at each new
+    window. The approximation ends with the iterate average of the final
+    window when that window is stationary.
     """
     max_n, callbacks, everys = _validate(max_n, callbacks)
     started = time.perf_counter()
     run = _Run(approx, chunk_for, key, max_n, callbacks, everys, segment=SEGMENT)
+    coords = _Coordinates(approx.family, state.params, whiten and schedule)
+    run.to_model = coords.to_model
     flat, unravel = ravel_pytree(state.params)
     scale = _Scale(approx.family, unravel)
     step_sizes = [] if learning_rate(state.opt_state) is None else [learning_rate(state.opt_state)]
     search_iterations = 0
-    reason, message, check, per_step, recoveries = None, None, None, None, 0
+    reason, message, check, recoveries = None, None, None, 0
+    inner, events = data, []
+
+    def new_window(model_params, step_size, why: str):
+        """Restart at ``model_params`` with ``step_size``, fresh optimizer moments and an empty window."""
+        nonlocal stage_start, check
+        events.append((run.offset + run.done, why, float(step_size)))
+        log.debug(f"iteration {run.offset + run.done:,}: {why}, step size {step_size:.3g}")
+        params = coords.enter(model_params)
+        # fresh moments: those of a run-away phase would freeze the new steps
+        run.monitor, stage_start, check = IterateMonitor(flat.size, SEGMENT), run.done, None
+        approx.set_params(model_params)
+        step_sizes.append(step_size)
+        return VIState(params, with_learning_rate(optimizer.init(params), step_size))
+
     with FitProgress(None, progressbar) as bar:
         if refresh is not None:
-            data = refresh()
+            inner = refresh()
         if search and schedule:
-            state, step_size, search_iterations = _search(run, state, data, bar)
+            state, step_size, search_iterations = _search(run, state, coords.data(inner), bar)
             step_sizes = [step_size]
             state = VIState(state.params, with_learning_rate(state.opt_state, step_size))
         run.monitor = IterateMonitor(flat.size, SEGMENT)
         stage_start = run.done
+        best, whitenings, early_whitenings = _BestWindow(), 0, 0
         while True:
             if run.done >= max_n:
                 reason = "max_n"
@@ -226,61 +285,74 @@ def run_until_converged(
                 reason = "max_time"
                 break
             if refresh is not None:
-                data = refresh()
-            run.steps = _chunk_steps(run, run.monitor.iterations, per_step, max_n - run.done)
-            tic, before = time.perf_counter(), run.done
+                inner = refresh()
+            run.steps = _chunk_steps(run, run.monitor.iterations, max_n - run.done)
             try:
-                state, message = run.chunk_and_callbacks(state, data)
+                state, message = run.chunk_and_callbacks(state, coords.data(inner))
             except KeyboardInterrupt:
-                approx.set_params(state.params)
+                approx.set_params(coords.to_model(state.params))
                 reason = "interrupted"
                 break
             except FloatingPointError:
                 if not schedule or recoveries >= MAX_RECOVERIES:
                     raise
-                # the approximation holds the last finite parameters: restart the
-                # optimizer there with a smaller step size and a fresh window
+                # the approximation holds the last finite parameters: go on from there
                 recoveries += 1
-                step_sizes.append(step_sizes[-1] * 0.1)
-                fresh = optimizer.init(approx.jax_params)
-                state = VIState(approx.jax_params, with_learning_rate(fresh, step_sizes[-1]))
-                log.info(f"NaN or inf loss: step size lowered to {step_sizes[-1]:.3g}")
-                run.monitor, stage_start, check = IterateMonitor(flat.size, SEGMENT), run.done, None
+                log.info(f"NaN or inf loss: step size lowered to {step_sizes[-1] * 0.1:.3g}")
+                state = new_window(approx.jax_params, step_sizes[-1] * 0.1, "non-finite loss")
                 continue
-            if run.done > before:
-                per_step = (time.perf_counter() - tic) / (run.done - before)
             if message is not None:
                 reason = "interrupted" if message == "KeyboardInterrupt" else "callback"
                 break
             check = _check(run.monitor, scale, rule)
-            if check is not None and check.converged:
+            worse = check is not None and best.worse(run, stage_start, check, coords.to_model(unravel(check.average)))
+            if check is not None and check.converged and not (schedule and worse):
                 reason = "converged"
                 break
-            if (
-                schedule
-                and check is not None
-                and check.stationary
-                and check.needed > rule.lower_step_ratio * check.length
-                and step_sizes[-1] > MIN_STEP_FRACTION * step_sizes[0]
+            if not schedule or check is None or step_sizes[-1] <= MIN_STEP_FRACTION * step_sizes[0]:
+                pass
+            elif worse:
+                # the fit has left a better region: go back there with smaller steps
+                state = new_window(best.params, step_sizes[-1] * STEP_DECREASE, "loss worse than before")
+            elif _too_noisy(check, rule):
+                # stationary, but too noisy to average in reasonable time: the step is large
+                # against the posterior's scale in some direction. Whitening at the average
+                # fixes that without slowing the fit (with averaging, a smaller step does not
+                # lower the error reached in a given number of iterations); smaller steps
+                # only once re-whitening has not helped.
+                rewhiten = coords.whitening is not None and whitenings < MAX_WHITENINGS
+                step_size = step_sizes[-1] if rewhiten else step_sizes[-1] * STEP_DECREASE
+                whitenings += rewhiten
+                state = new_window(
+                    coords.to_model(unravel(check.average)), step_size, "re-whitened" if rewhiten else "too noisy"
+                )
+            elif (
+                coords.whitening is not None
+                and not check.stationary
+                and early_whitenings < MAX_EARLY_WHITENINGS
+                and run.monitor.iterations >= FIRST_WHITENING << early_whitenings
             ):
-                # stationary, but too noisy to average in reasonable time: smaller steps,
-                # from the average, in a new window
-                step_sizes.append(step_sizes[-1] * STEP_DECREASE)
-                state = VIState(unravel(check.average), with_learning_rate(state.opt_state, step_sizes[-1]))
-                approx.set_params(state.params)
-                run.monitor, stage_start, check = IterateMonitor(flat.size, SEGMENT), run.done, None
+                # still drifting: whiten with what q has learnt of the posterior's scales and
+                # correlations so far, in doubling windows (as NUTS adapts its mass matrix)
+                early_whitenings += 1
+                state = new_window(coords.to_model(unravel(check.average)), step_sizes[-1], "adapted")
+            elif not check.stationary and _unstable(run, stage_start, check):
+                state = new_window(
+                    coords.to_model(unravel(run.monitor.halves()[0])), step_sizes[-1] * STEP_DECREASE, "unstable"
+                )
             rate = run.done / max(time.perf_counter() - started, 1e-9)
             bar.update(run.done, _average(run.scores[: run.done]), rate)
 
     window, elbo, elbo_se = None, None, None
     if check is not None and check.stationary and reason != "interrupted":
         state = VIState(unravel(check.average), state.opt_state)
-        approx.set_params(state.params)
         first = run.offset + stage_start + check.start
         window = (first, first + check.length)
         losses = approx.hist[window[0] : window[1]]
         elbo = -float(np.mean(losses))
         elbo_se = float(batch_mcse(losses[:, None])[0])
+    model_params = coords.to_model(state.params)
+    approx.set_params(model_params)
     report = Convergence(
         reason=reason,
         iterations=run.done,
@@ -292,10 +364,53 @@ def run_until_converged(
         elbo=elbo,
         elbo_se=elbo_se,
         seconds=time.perf_counter() - started,
-        _diagnose=_diagnose_at(approx, state.params),
+        events=tuple(events),
+        _diagnose=_diagnose_at(approx, model_params),
     )
     _announce(report, run, message, max_n, max_time)
-    return state, report
+    return VIState(model_params, state.opt_state), report
+
+
+class _BestWindow:
+    """The window with the lowest median loss seen so far in the fit, and its iterate average.
+
+    A later window whose loss is clearly worse means the iterates left a
+    better region (a step size that was stable for the search's few dozen
+    iterations need not stay so): the schedule goes back there.
+    """
+
+    def __init__(self):
+        self.loss, self.se, self.params = np.inf, 0.0, None
+
+    def worse(self, run: _Run, stage_start: int, check, model_params) -> bool:
+        first = stage_start + check.start
+        losses = run.scores[first : first + check.length]
+        # medians: a window in which the loss exploded has a mean (and a standard
+        # error) too large to compare with anything
+        loss = float(np.median(losses))
+        if loss < self.loss:
+            self.loss, self.se, self.params = loss, _median_se(losses), model_params
+            return False
+        # clearly worse: beyond noise, and by more than a nat (a run-away, not a wobble)
+        return loss - self.loss > 4.0 * np.hypot(self.se, _median_se(losses)) + 1.0
+
+
+def _median_se(losses: np.ndarray, n_batches: int = 16) -> float:
+    """Standard error of a window's median loss, from the spread of its batch medians."""
+    medians = np.array([np.median(b) for b in np.array_split(losses, n_batches)])
+    return float(np.std(medians, ddof=1) / np.sqrt(n_batches))
+
+
+def _too_noisy(check, rule: StopRule) -> bool:
+    """Stationary, but averaging to the tolerance would take much longer than the window so far."""
+    return check.stationary and check.needed > rule.lower_step_ratio * check.length
+
+
+def _unstable(run: _Run, stage_start: int, check) -> bool:
+    """Still drifting while the loss has become clearly worse over the window."""
+    first = stage_start + check.start
+    change, se = loss_trend(run.scores[first : first + check.length])
+    return change > 4.0 * se + 1.0
 
 
 def _check(monitor, scale, rule):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from varbayes.config import default_seed
@@ -12,6 +13,7 @@ from varbayes.variational.api.converge import DEFAULT_MAX_N, run_until_converged
 from varbayes.variational.api.loop import run_fit
 from varbayes.variational.api.optimizers import adagrad_window, as_optimizer
 from varbayes.variational.core import asvgd_step, build_chunk, elbo_step, init_state, svgd_step
+from varbayes.variational.core.precondition import whiten_batch_fn, whiten_logdensity
 from varbayes.variational.core.schedule import adaptive_adam, learning_rate
 
 __all__ = ["Inference", "KLqp", "ADVI", "FullRankADVI", "SVGD", "ASVGD", "fit"]
@@ -38,6 +40,7 @@ class Inference:
         self._optimizer = None
         self._n_mc = None
         self._step_config = None
+        self._whiten = False
 
     @property
     def hist(self) -> np.ndarray:
@@ -46,6 +49,13 @@ class Inference:
 
     def _step(self, optimizer, n_mc: int):
         raise NotImplementedError
+
+    def _target(self):
+        """``(logdensity_fn, batch_fn)`` the step optimises: the model's, or their whitened form."""
+        logdensity_fn, batch_fn = self.approx.logdensity_fn, self.approx.batch_fn
+        if self._whiten:
+            return whiten_logdensity(logdensity_fn), whiten_batch_fn(batch_fn)
+        return logdensity_fn, batch_fn
 
     def _settings(self) -> tuple:
         """What, besides the optimizer, decides the step's computation."""
@@ -85,7 +95,9 @@ class Inference:
             if obj_optimizer is None
             else (id(obj_optimizer), total_grad_norm_constraint)
         )
-        self._step_config = (identity, n_mc, self.approx.replacements_key())
+        # n=None with our schedule runs in whitened coordinates (families that can be whitened)
+        self._whiten = auto and self.approx.family.whitening is not None
+        self._step_config = (identity, n_mc, self.approx.replacements_key(), self._whiten)
         self._optimizer, self._n_mc = optimizer, n_mc
         self.state = init_state(self.approx.jax_params, optimizer)
 
@@ -179,10 +191,14 @@ class Inference:
             return self.approx
         max_n, max_time = limits
         schedule = learning_rate(self.state.opt_state) is not None and self._step_config[0][0] == "auto"
+        if schedule and search and len(self.approx.hist) == 0 and self.approx.family.affine is not None:
+            # a first fit starts narrow (sd 0.1, as NumPyro's guides do): a unit-sd q
+            # can put the first draws where the log-density overflows
+            self.state = self.state._replace(params=_narrowed(self.approx.family, self.state.params))
         self.state, report = run_until_converged(
             self.approx, self.state, self._chunk_for, self._key, data, self._optimizer,
             max_n=max_n, max_time=max_time, callbacks=callbacks, progressbar=progressbar, refresh=refresh,
-            schedule=schedule, search=search and self.searches_step_size,
+            schedule=schedule, search=search and self.searches_step_size, whiten=self._whiten,
         )
         self.approx.convergence = report
         return self.approx
@@ -193,6 +209,17 @@ class Inference:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self.approx!r}>"
+
+
+#: Standard deviation, in each unconstrained coordinate, of q at the start of a first ``fit(n=None)``.
+INITIAL_SCALE = 0.1
+
+
+def _narrowed(family, params):
+    """``params`` with the same mean and standard deviations ``INITIAL_SCALE``."""
+    mean = family.mean(params)
+    factor = INITIAL_SCALE / family.std(params)
+    return family.affine(params, (1.0 - factor) * mean, factor)
 
 
 def _check_limits(n, max_n, max_time) -> tuple[int, float | None]:
@@ -248,10 +275,12 @@ class KLqp(Inference):
         return (*super()._settings(), self.stick_the_landing)
 
     def _step(self, optimizer, n_mc):
-        return elbo_step(
-            self.approx.family, self.approx.logdensity_fn, optimizer, n_mc, self.stick_the_landing,
-            batch_fn=self.approx.batch_fn,
-        )
+        logdensity_fn, batch_fn = self._target()
+        # fit(n=None) uses the sticking-the-landing gradient for families with correlations:
+        # its noise vanishes where q matches a near-Gaussian posterior, so the iterates settle
+        # sooner. A mean-field q never matches a correlated posterior, and there it adds noise.
+        stl = self.stick_the_landing or (self._whiten and self.approx.family.name != "mean_field")
+        return elbo_step(self.approx.family, logdensity_fn, optimizer, n_mc, stl, batch_fn=batch_fn)
 
 
 def _model_and_seed(model, random_seed):
@@ -384,10 +413,8 @@ class ASVGD(Inference):
         return (*super()._settings(), self.temperature, repr(self.approx.family.name))
 
     def _step(self, optimizer, n_mc):
-        return asvgd_step(
-            self.approx.family, self.approx.logdensity_fn, optimizer, n_mc, self.temperature,
-            batch_fn=self.approx.batch_fn,
-        )
+        logdensity_fn, batch_fn = self._target()
+        return asvgd_step(self.approx.family, logdensity_fn, optimizer, n_mc, self.temperature, batch_fn=batch_fn)
 
 
 _METHODS = {"advi": ADVI, "fullrank_advi": FullRankADVI, "svgd": SVGD, "asvgd": ASVGD}

@@ -115,6 +115,8 @@ class _Run:
         self.steps = min(n, self.buffer, 16 if self.per_iteration else 1000)
         # an IterateMonitor, fed the chunks' segment sums (fits that stop by themselves)
         self.monitor = None
+        # the state's parameters in the model's coordinates (a fit may run in whitened ones)
+        self.to_model = lambda params: params
 
     @property
     def done(self) -> int:
@@ -123,7 +125,7 @@ class _Run:
     def commit(self, state, count: int):
         """Make ``state`` the approximation's and append ``count`` losses to its history."""
         first = self.done
-        self.approx.set_params(state.params)
+        self.approx.set_params(self.to_model(state.params))
         self.approx.hist = np.concatenate([self.approx.hist, self.scores[first : first + count]])
         return state
 
@@ -178,14 +180,14 @@ class _Run:
         states = jax.device_get(result.states)
         for j in range(n_done):
             step_state = jax.tree_util.tree_map(lambda a: a[j], states)
-            self.approx.set_params(step_state.params)
+            self.approx.set_params(self.to_model(step_state.params))
             try:
                 self._run_callbacks(self.offset + done + j + 1, done + j + 1)
             except StopIteration as stop:
                 state = self.commit(jax.tree_util.tree_map(jax.numpy.asarray, step_state), j + 1)
                 return state, str(stop) or "StopIteration"
             except BaseException:
-                self.approx.set_params(state.params)
+                self.approx.set_params(self.to_model(state.params))
                 raise
         self.steps = min(2 * self.steps, self.buffer)
         return self.commit(result.state, n_done), None

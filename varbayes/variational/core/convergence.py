@@ -15,7 +15,11 @@ inference") the iterates are then treated like the draws of a Markov chain:
   tolerance would take much longer than reaching stationarity did, the
   step size is lowered and a new window starts from the average (the
   adaptive schedule of Welandawe et al. 2024, "A framework for improving the
-  reliability of black-box variational inference").
+  reliability of black-box variational inference");
+* when the iterates still drift and the loss has become worse over the
+  window (:func:`loss_trend`), the step is too large to be stable (the
+  iterates run away along a weakly identified direction): the step size is
+  lowered too, from the average of the window's better, first half.
 
 All quantities are judged in the units of the family's ``scale``: a location
 against the posterior sd of its coordinate, a log-scale parameter as a
@@ -30,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["StopRule", "WindowCheck", "IterateMonitor", "split_rhat", "batch_mcse"]
+__all__ = ["StopRule", "WindowCheck", "IterateMonitor", "split_rhat", "batch_mcse", "loss_trend"]
 
 
 class StopRule(NamedTuple):
@@ -41,9 +45,10 @@ class StopRule(NamedTuple):
     rhat : float
         The window is stationary when every parameter's split R-hat is below this.
     drift_floor : float
-        A drift smaller than this (e.g. 0.02 posterior sd) does not count as
-        non-stationary; it keeps deterministic dynamics (SVGD without
-        minibatches, an exact gradient) from dividing by a zero variance.
+        A drift smaller than this does not count as non-stationary; it keeps
+        deterministic dynamics (SVGD without minibatches, an exact gradient)
+        from dividing by a zero variance. It must stay far below the
+        tolerance: a slow drift of a small step size is not convergence.
     mcse : float
         The fit stops when every averaged parameter's Monte Carlo standard
         error is below this.
@@ -57,7 +62,7 @@ class StopRule(NamedTuple):
     """
 
     rhat: float = 1.1
-    drift_floor: float = 0.05
+    drift_floor: float = 0.02
     mcse: float = 0.05
     min_atoms: int = 64
     lower_step_ratio: float = 4.0
@@ -83,6 +88,25 @@ def split_rhat(chains: np.ndarray, floor: float = 0.0) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         rhat = np.sqrt(((n - 1) / n * within + between / n) / within)
     return np.where(within > 0, rhat, 1.0)
+
+
+def loss_trend(losses: np.ndarray) -> tuple[float, float]:
+    """``(change, standard error)`` of the mean loss from the first to the second half of ``losses``.
+
+    A change that is not below ``-2`` standard errors means the loss has
+    stopped improving.
+
+    Examples
+    --------
+    >>> change, se = loss_trend(np.linspace(10.0, 0.0, 400))
+    >>> change < -2 * se
+    True
+    """
+    half = losses.shape[0] // 2
+    first, second = losses[:half], losses[half : 2 * half]
+    change = float(np.mean(second) - np.mean(first))
+    se = float(np.hypot(batch_mcse(first[:, None])[0], batch_mcse(second[:, None])[0]))
+    return change, se
 
 
 def batch_mcse(values: np.ndarray, n_batches: int = 16) -> np.ndarray:
@@ -178,6 +202,12 @@ class IterateMonitor:
             self.atoms = list(pairs.mean(axis=1))
             self.atom_size *= 2
             # the accumulated segments (fewer than the old atom) fill the new, longer atom
+
+    def halves(self) -> tuple[np.ndarray, np.ndarray]:
+        """Iterate averages over the first and the second half of the window."""
+        atoms, _ = self.window()
+        half = atoms.shape[0] // 2
+        return atoms[:half].mean(axis=0), atoms[half:].mean(axis=0)
 
     def window(self) -> tuple[np.ndarray, int]:
         """The most recent half of the batch means (a multiple of 4 of them) and its first iteration."""

@@ -33,6 +33,14 @@ class Family(NamedTuple):
     mean: Callable  # params -> (D,)
     std: Callable  # params -> (D,)
     scale: Callable | None = None  # params -> pytree like params
+    # (params, shift, factor) -> params of q pushed through x -> shift + factor x
+    # (factor a vector for a diagonal map, a lower-triangular matrix otherwise)
+    affine: Callable | None = None
+    whitening: Callable | None = None  # params -> (shift, factor) of the map taking N(0, I) to q
+
+
+def _inverse_softplus(y):
+    return y + jnp.log(-jnp.expm1(-y))
 
 
 def _location_units(params, std):
@@ -92,8 +100,13 @@ def mean_field() -> Family:
     def entropy(params):
         return jnp.sum(jnp.log(std(params))) + params["mu"].shape[0] * _HALF_LOG_2PI_E
 
+    def affine(params, shift, factor):
+        # a diagonal map keeps q mean-field
+        return {"mu": shift + factor * params["mu"], "rho": _inverse_softplus(jnp.abs(factor) * std(params))}
+
     return Family(
-        "mean_field", init, sample, log_q, entropy, lambda p: p["mu"], std, lambda p: _location_units(p, std)
+        "mean_field", init, sample, log_q, entropy, lambda p: p["mu"], std, lambda p: _location_units(p, std),
+        affine, lambda p: (p["mu"], std(p)),
     )
 
 
@@ -146,8 +159,13 @@ def full_rank() -> Family:
     def std(params):
         return jnp.sqrt(jnp.sum(chol(params) ** 2, axis=-1))
 
+    def affine(params, shift, factor):
+        matrix = jnp.diag(factor) if factor.ndim == 1 else factor
+        return {"mu": shift + matrix @ params["mu"], "L_tril": tril_pack(matrix @ chol(params))}
+
     return Family(
-        "full_rank", init, sample, log_q, entropy, lambda p: p["mu"], std, lambda p: _location_units(p, std)
+        "full_rank", init, sample, log_q, entropy, lambda p: p["mu"], std, lambda p: _location_units(p, std),
+        affine, lambda p: (p["mu"], chol(p)),
     )
 
 
@@ -188,8 +206,17 @@ def low_rank(rank: int = 2) -> Family:
     def std(params):
         return jnp.sqrt(jnp.diag(cov(params)))
 
+    def affine(params, shift, factor):
+        # a diagonal map keeps the diagonal-plus-low-rank form
+        return {
+            "mu": shift + factor * params["mu"],
+            "rho": _inverse_softplus(jnp.abs(factor) * jax.nn.softplus(params["rho"])),
+            "W": factor[:, None] * params["W"],
+        }
+
     return Family(
-        "low_rank", init, sample, log_q, entropy, lambda p: p["mu"], std, lambda p: _location_units(p, std)
+        "low_rank", init, sample, log_q, entropy, lambda p: p["mu"], std, lambda p: _location_units(p, std),
+        affine, lambda p: (p["mu"], std(p)),
     )
 
 

@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 #: Adam learning rates tried at the start, largest first.
-CANDIDATE_STEP_SIZES = (0.3, 0.1, 0.03, 0.01, 0.003)
+CANDIDATE_STEP_SIZES = (0.1, 0.03, 0.01, 0.003, 0.001)
 
 
 def adaptive_adam(step_size: float = 0.1) -> optax.GradientTransformation:
