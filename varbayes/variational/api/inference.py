@@ -13,6 +13,7 @@ from varbayes.variational.api.converge import DEFAULT_MAX_N, run_until_converged
 from varbayes.variational.api.loop import run_fit
 from varbayes.variational.api.optimizers import adagrad_window, as_optimizer
 from varbayes.variational.core import asvgd_step, build_chunk, elbo_step, init_state, svgd_step
+from varbayes.variational.core.convergence import StopRule
 from varbayes.variational.core.precondition import whiten_batch_fn, whiten_logdensity
 from varbayes.variational.core.schedule import adaptive_adam, learning_rate
 
@@ -199,6 +200,7 @@ class Inference:
             self.approx, self.state, self._chunk_for, self._key, data, self._optimizer,
             max_n=max_n, max_time=max_time, callbacks=callbacks, progressbar=progressbar, refresh=refresh,
             schedule=schedule, search=search and self.searches_step_size, whiten=self._whiten,
+            rule=self.stop_rule,
         )
         self.approx.convergence = report
         return self.approx
@@ -206,6 +208,8 @@ class Inference:
     #: Whether ``fit(n=None)`` starts with the step-size search (it compares losses,
     #: which for SVGD's particles are not an objective).
     searches_step_size = True
+    #: Thresholds of the stop rule of ``fit(n=None)``.
+    stop_rule = StopRule()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self.approx!r}>"
@@ -367,6 +371,10 @@ class SVGD(Inference):
 
     searches_step_size = False
     default_step_size = 0.05
+    # SVGD without minibatches is deterministic: its particles approach their fixed point
+    # smoothly (an R-hat of a trend) or oscillate by the step size under Adam, so they
+    # count as stationary once they move by less than 2 % of their spread
+    stop_rule = StopRule(rhat_small_drift=np.inf)
 
     def _settings(self):
         return (*super()._settings(), self.temperature)

@@ -1,0 +1,328 @@
+"""Fits that stop by themselves: the stop rule's statistics, the whitened coordinates, fit(n=None)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import varbayes as pm
+from varbayes.variational.core import build_chunk, elbo_step, families, init_state
+from varbayes.variational.core.convergence import IterateMonitor, StopRule, batch_mcse, loss_trend, split_rhat
+from varbayes.variational.core.precondition import (
+    to_model,
+    to_whitened,
+    whiten_logdensity,
+    whitening_of,
+)
+from varbayes.variational.core.schedule import adaptive_adam, learning_rate, search_score, with_learning_rate
+
+
+def logged(caplog):
+    return "\n".join(r.getMessage() for r in caplog.records)
+
+
+# ------------------------------------------------------------ the statistics
+def test_split_rhat_matches_the_textbook_formula():
+    rng = np.random.default_rng(0)
+    chains = rng.normal(size=(4, 30, 3)) + np.array([0.0, 0.0, 1.0])[None, None, :] * np.arange(4)[:, None, None]
+    n = chains.shape[1]
+    w = chains.var(axis=1, ddof=1).mean(axis=0)
+    b = n * chains.mean(axis=1).var(axis=0, ddof=1)
+    expected = np.sqrt(((n - 1) / n * w + b / n) / w)
+    np.testing.assert_allclose(split_rhat(chains), expected)
+    assert expected[2] > 1.5 > 1.1 > expected[0]
+
+
+def test_split_rhat_floor_makes_frozen_chains_agree():
+    frozen = np.ones((4, 10, 2))
+    np.testing.assert_allclose(split_rhat(frozen, floor=0.0), 1.0)
+    np.testing.assert_allclose(split_rhat(frozen, floor=0.01), np.sqrt(0.9))
+    drifting = np.linspace(0.0, 1.0, 40).reshape(4, 10, 1)
+    assert split_rhat(drifting, floor=0.02)[0] > 2
+
+
+def test_batch_mcse_of_independent_and_correlated_draws():
+    rng = np.random.default_rng(1)
+    iid = rng.normal(size=(16_000, 1))
+    assert batch_mcse(iid)[0] == pytest.approx(1 / np.sqrt(16_000), rel=0.35)
+    # an AR(1) with rho 0.9 has an integrated autocorrelation time of 19: the error is sqrt(19) larger
+    ar = np.zeros(64_000)
+    for t in range(1, ar.size):
+        ar[t] = 0.9 * ar[t - 1] + np.sqrt(1 - 0.81) * rng.normal()
+    assert batch_mcse(ar[:, None])[0] == pytest.approx(np.sqrt(19 / 64_000), rel=0.35)
+
+
+def test_loss_trend_sees_improvement_and_deterioration():
+    rng = np.random.default_rng(2)
+    flat = rng.normal(size=2000)
+    change, se = loss_trend(flat)
+    assert abs(change) < 3 * se
+    change, se = loss_trend(flat + np.linspace(0, 2, 2000))
+    assert change > 4 * se
+
+
+def test_monitor_batches_segments_across_chunks_of_any_length():
+    rng = np.random.default_rng(3)
+    draws = rng.normal(size=(3000, 2))
+    monitor = IterateMonitor(size=2, segment=5, max_atoms=16)
+    done = 0
+    for n in [7, 13, 380, 1, 599, 2000]:
+        chunk = draws[done : done + n]
+        phase = monitor.phase
+        rows = -(-(phase + n) // 5)
+        sums = np.zeros((rows + 2, 2))
+        for i, x in enumerate(chunk):
+            sums[(phase + i) // 5] += x
+        monitor.add(sums, n)
+        done += n
+    assert monitor.iterations == 3000
+    assert len(monitor.atoms) >= 16
+    used = len(monitor.atoms) * monitor.atom_size
+    np.testing.assert_allclose(np.mean(monitor.atoms, axis=0), draws[:used].mean(axis=0))
+
+
+def test_monitor_window_is_the_recent_half():
+    monitor = IterateMonitor(size=1, segment=1)
+    values = np.arange(200.0)[:, None]
+    monitor.add(values, 200)
+    atoms, first = monitor.window()
+    assert first == 100 and atoms.shape[0] == 100
+    check = monitor.check(np.ones(1), StopRule())
+    assert not check.stationary  # a trend
+
+
+def test_chunk_segment_sums_are_sums_of_the_iterates():
+    fam = families.mean_field()
+    step = elbo_step(fam, lambda x, data: -0.5 * jnp.sum((x - 3.0) ** 2), adaptive_adam(0.1))
+    state = init_state(fam.init(jnp.zeros(2), None), adaptive_adam(0.1))
+    recorded = build_chunk(step, 64, record_states=True)(state, jax.random.key(0), (), 0, 23)
+    summed = build_chunk(step, 64, segment=5)(state, jax.random.key(0), (), 0, 23, 2)
+    flat = np.concatenate([np.asarray(recorded.states.params["mu"]), np.asarray(recorded.states.params["rho"])], 1)
+    flat = flat[:23]
+    rows = [(2 + i) // 5 for i in range(23)]
+    expected = np.zeros((np.max(rows) + 1, 4))
+    for i, r in enumerate(rows):
+        expected[r] += flat[i]
+    np.testing.assert_allclose(np.asarray(summed.segment_sums)[: len(expected)], expected, rtol=1e-12)
+
+
+# -------------------------------------------------------- coordinates, step size
+@pytest.mark.parametrize("family", [families.mean_field(), families.full_rank(), families.low_rank(2)])
+def test_whitening_round_trip_and_standard_normal(family):
+    params = family.init(jnp.array([1.0, -2.0, 0.5]), jax.random.key(0))
+    params = jax.tree_util.tree_map(lambda a: a + 0.3 * jax.random.normal(jax.random.key(1), a.shape), params)
+    w = whitening_of(family, params)
+    z = to_whitened(family, params, w)
+    np.testing.assert_allclose(family.mean(z), 0.0, atol=1e-12)
+    np.testing.assert_allclose(family.std(z), 1.0, atol=1e-12)
+    back = to_model(family, z, w)
+    for name in params:
+        np.testing.assert_allclose(back[name], params[name], atol=1e-12)
+
+
+def test_whitened_log_density_includes_the_jacobian():
+    fam = families.full_rank()
+    params = {"mu": jnp.array([1.0, 2.0]), "L_tril": jnp.array([2.0, 0.5, 0.3])}
+    w = whitening_of(fam, params)
+    logp = lambda x, data: -0.5 * jnp.sum(x**2)  # noqa: E731
+    z = jnp.array([0.3, -0.7])
+    x = w.shift + w.factor @ z
+    expected = logp(x, ()) + jnp.log(2.0 * 0.3)
+    assert float(whiten_logdensity(logp)(z, (w, ()))) == pytest.approx(float(expected))
+
+
+def test_learning_rate_is_state_and_search_score():
+    opt = adaptive_adam(0.1)
+    state = opt.init({"a": jnp.zeros(3)})
+    assert learning_rate(state) == pytest.approx(0.1)
+    state = with_learning_rate(state, 0.003)
+    assert learning_rate(state) == pytest.approx(0.003)
+    assert learning_rate(pm.adam(0.1).init(jnp.zeros(1))) is None
+    with pytest.raises(ValueError, match="no learning rate"):
+        with_learning_rate(pm.adam(0.1).init(jnp.zeros(1)), 0.1)
+    assert search_score(np.array([9.0, 1.0, 2.0])) == pytest.approx(1.5)
+    assert search_score(np.array([1.0, np.nan])) == np.inf
+
+
+# ------------------------------------------------------------------ fit(n=None)
+def test_fit_until_converged_recovers_the_conjugate_posterior(conjugate_normal, caplog):
+    model, post_mean, post_sd = conjugate_normal
+    with model:
+        approx = pm.fit(n=None, random_seed=1, progressbar=False)
+    report = approx.convergence
+    assert report.converged and report.reason == "converged"
+    assert report.iterations == len(approx.hist)
+    start, stop = report.window
+    assert 0 < start < stop <= len(approx.hist)
+    assert report.rhat < StopRule().rhat and report.mcse < StopRule().mcse
+    assert report.step_sizes and report.search_iterations > 0
+    assert approx.mean.eval()[0] == pytest.approx(post_mean, abs=0.1 * post_sd)
+    assert approx.std.eval()[0] == pytest.approx(post_sd, rel=0.1)
+    # the returned parameters are the iterate average, not the last iterate
+    assert report.elbo == pytest.approx(-np.mean(approx.hist[start:stop]))
+    assert report.khat < 0.5
+    assert f"Converged at {len(approx.hist):,}: Average Loss = " in logged(caplog)
+    text = repr(report)
+    assert "converged after" in text and "Pareto k-hat" in text and "R-hat" in text
+
+
+def test_int_n_is_unchanged(conjugate_normal):
+    model, *_ = conjugate_normal
+    with model:
+        inference = pm.ADVI(random_seed=1)
+        approx = inference.fit(1000, progressbar=False)
+    assert len(approx.hist) == 1000 and approx.convergence is None
+    assert inference._step_config[0][0] == "default"  # adagrad_window, PyMC's default
+
+
+def test_same_seed_same_fit(mixture_model):
+    runs = []
+    for _ in range(2):
+        with mixture_model:
+            approx = pm.fit(n=None, random_seed=5, progressbar=False)
+        runs.append((approx.hist.copy(), approx.mean.eval().copy(), approx.convergence.iterations))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    assert runs[0][2] == runs[1][2]
+
+
+@pytest.mark.parametrize("method", ["fullrank_advi", "lowrank"])
+def test_correlated_families_converge_on_a_correlated_gaussian(method):
+    cov = np.array([[1.0, 0.9], [0.9, 1.0]])
+    with pm.Model():
+        pm.MvNormal("x", mu=np.array([1.0, -1.0]), cov=cov)
+        if method == "lowrank":
+            inference = pm.KLqp(pm.LowRank(rank=1, random_seed=2), random_seed=3)
+        else:
+            inference = pm.FullRankADVI(random_seed=2)
+        approx = inference.fit(n=None, progressbar=False)
+    assert approx.convergence.converged
+    np.testing.assert_allclose(approx.mean.eval(), [1.0, -1.0], atol=0.1)
+    np.testing.assert_allclose(approx.cov.eval(), cov, atol=0.12)
+
+
+def test_minibatch_fit_stops_on_a_noisy_elbo_and_is_accurate():
+    rng = np.random.default_rng(4)
+    data = rng.normal(2.0, 1.0, size=20_000)
+    post_sd = 1.0 / np.sqrt(data.size)
+    batch = pm.Minibatch(data, batch_size=100)
+    with pm.Model():
+        mu = pm.Normal("mu", 0.0, 10.0)
+        pm.Normal("y", mu, 1.0, observed=batch, total_size=data.size)
+        approx = pm.fit(n=None, random_seed=1, progressbar=False)
+    report = approx.convergence
+    assert report.converged and report.khat is None
+    # the loss is noisy: its window standard error is far above the posterior sd of mu
+    assert report.elbo_se > 10 * post_sd
+    assert approx.mean.eval()[0] == pytest.approx(data.mean(), abs=0.25 * post_sd)
+    assert approx.std.eval()[0] == pytest.approx(post_sd, rel=0.25)
+
+
+def test_stop_does_not_fire_while_the_parameters_drift():
+    # a user's step size far too small: the loss barely moves, the mean creeps towards 50
+    with pytest.warns(UserWarning, match="not stationary"):
+        with pm.Model():
+            pm.Normal("x", 50.0, 1.0)
+            approx = pm.fit(
+                n=None, obj_optimizer=pm.adam(1e-4), max_n=20_000, start={"x": 0.0}, random_seed=1, progressbar=False
+            )
+    assert approx.convergence.reason == "max_n"
+    assert len(approx.hist) == 20_000
+    assert approx.convergence.window is None
+    assert approx.mean.eval()[0] < 10
+
+
+def test_user_optimizer_is_honoured(conjugate_normal):
+    model, post_mean, post_sd = conjugate_normal
+    with model:
+        inference = pm.ADVI(random_seed=1)
+        approx = inference.fit(n=None, obj_optimizer=pm.adam(0.05), progressbar=False)
+    report = approx.convergence
+    assert report.converged and report.step_sizes == () and report.search_iterations == 0
+    assert inference._step_config[0][0] != "auto"
+    assert approx.mean.eval()[0] == pytest.approx(post_mean, abs=0.15 * post_sd)
+
+
+def test_refine_none_continues_until_converged(conjugate_normal):
+    model, post_mean, post_sd = conjugate_normal
+    with model:
+        inference = pm.FullRankADVI(random_seed=1)
+        approx = inference.fit(n=None, progressbar=False)
+        first = len(approx.hist)
+        approx = inference.refine(None, progressbar=False)
+    assert len(approx.hist) > first
+    assert approx.convergence.converged and approx.convergence.search_iterations == 0
+    assert approx.mean.eval()[0] == pytest.approx(post_mean, abs=0.1 * post_sd)
+
+
+def test_svgd_particles_stop_when_stationary(conjugate_normal):
+    model, post_mean, post_sd = conjugate_normal
+    with model:
+        approx = pm.fit(n=None, method="svgd", inf_kwargs={"n_particles": 50}, random_seed=1, progressbar=False)
+    assert approx.convergence.converged and approx.convergence.khat is None
+    particles = approx.histogram.get_value()[:, 0]
+    assert particles.mean() == pytest.approx(post_mean, abs=0.1 * post_sd)
+    assert particles.std() == pytest.approx(post_sd, rel=0.2)
+
+
+def test_caps_stop_the_fit_and_warn(conjugate_normal):
+    model, *_ = conjugate_normal
+    with model, pytest.warns(UserWarning, match="max_n=300"):
+        approx = pm.fit(n=None, max_n=300, random_seed=1, progressbar=False)
+    assert approx.convergence.reason == "max_n" and len(approx.hist) == 300
+    with model, pytest.warns(UserWarning, match="max_time"):
+        approx = pm.fit(n=None, max_time=0, random_seed=1, progressbar=False)
+    assert approx.convergence.reason == "max_time"
+
+
+def test_callback_stop_is_reported(conjugate_normal, caplog):
+    def stop_at_500(approx, hist, i):
+        if i >= 500:
+            raise StopIteration("enough")
+
+    model, *_ = conjugate_normal
+    with model:
+        approx = pm.fit(n=None, callbacks=[stop_at_500], random_seed=1, progressbar=False)
+    assert approx.convergence.reason == "callback"
+    assert "enough" in logged(caplog)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"n": "100"}, TypeError, "n must be an int"),
+        ({"n": 10.5}, TypeError, "n must be an int"),
+        ({"n": None, "max_n": 0}, ValueError, "max_n must be at least 1"),
+        ({"n": None, "max_n": 2.5}, TypeError, "max_n must be an int"),
+        ({"n": None, "max_time": -1.0}, ValueError, "max_time must be a non-negative"),
+        ({"n": None, "max_time": "1"}, TypeError, "max_time must be a number"),
+        ({"n": 100, "max_n": 10}, ValueError, "pass n=None"),
+    ],
+)
+def test_bad_limits_name_the_argument(conjugate_normal, kwargs, error, match):
+    model, *_ = conjugate_normal
+    with model, pytest.raises(error, match=match):
+        pm.fit(progressbar=False, **kwargs)
+
+
+def test_refine_none_validates_its_limits(conjugate_normal):
+    model, *_ = conjugate_normal
+    with model:
+        inference = pm.ADVI(random_seed=0)
+        inference.fit(100, progressbar=False)
+        with pytest.raises(ValueError, match="max_n"):
+            inference.refine(None, max_n=0)
+
+
+@pytest.mark.slow
+def test_ill_conditioned_regression_with_fullrank():
+    """A trend on calendar years without centring: intercept and slope correlate at -0.99995."""
+    from benchmarks import accuracy_models as am
+
+    with am.collinear_regression():
+        approx = pm.fit(n=None, method="fullrank_advi", random_seed=1, progressbar=False)
+    assert approx.convergence.converged
+    result = am.compare("collinear_regression", am.flat_draws(approx.sample(4000, random_seed=0).posterior))
+    for var, r in result.items():
+        assert r["mean_err"] < 0.25, (var, r)
+        assert 0.8 <= r["sd_ratio_min"] and r["sd_ratio_max"] <= 1.25, (var, r)
