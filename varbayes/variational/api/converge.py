@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Callable
 
 import jax
@@ -188,6 +188,21 @@ def _chunk_steps(run: _Run, stage_iterations: int, remaining: int) -> int:
     return int(max(1, min(steps, run.buffer, remaining)))
 
 
+@lru_cache(maxsize=64)
+def _maps(family):
+    """Jitted maps between the model's and whitened coordinates of ``family``.
+
+    One small program each instead of dozens of eagerly dispatched (and
+    separately compiled) operations; cached per family, so across fits.
+    """
+
+    def enter(model_params):
+        whitening = whitening_of(family, model_params)
+        return whitening, to_whitened(family, model_params, whitening)
+
+    return jax.jit(lambda params, whitening: to_model(family, params, whitening)), jax.jit(enter)
+
+
 class _Coordinates:
     """The coordinates the loop runs in: the model's, or whitened ones that change between windows.
 
@@ -201,19 +216,20 @@ class _Coordinates:
         if whiten:
             factor = family.whitening(params)[1]
             self.whitening = identity(factor.shape[0], diagonal=factor.ndim == 1)
+            self._to_model, self._enter = _maps(family)
 
     def data(self, data):
         return data if self.whitening is None else (self.whitening, data)
 
     def to_model(self, params):
-        return params if self.whitening is None else to_model(self.family, params, self.whitening)
+        return params if self.whitening is None else self._to_model(params, self.whitening)
 
     def enter(self, model_params):
         """Re-whiten at ``model_params`` (q becomes a standard normal); return them in the new coordinates."""
         if self.whitening is None:
             return model_params
-        self.whitening = whitening_of(self.family, model_params)
-        return to_whitened(self.family, model_params, self.whitening)
+        self.whitening, params = self._enter(model_params)
+        return params
 
 
 def run_until_converged(
@@ -232,6 +248,7 @@ def run_until_converged(
     search: bool = True,
     whiten: bool = False,
     rule: StopRule = StopRule(),
+    observe: Callable | None = None,
 ) -> tuple[VIState, Convergence]:
     """Fit until the stop rule fires (or ``max_n`` / ``max_time``); return the state and the report.
 
@@ -241,7 +258,10 @@ def run_until_converged(
     coordinates (``chunk_for`` must then build the whitened step, see
     :mod:`varbayes.variational.core.precondition`), re-whitened at each new
     window. The approximation ends with the iterate average of the final
-    window when that window is stationary.
+    window when that window is stationary. ``observe(iteration, average)``,
+    when given, is called after every check with the window's iterate
+    average in the model's coordinates (``None`` before the first check),
+    while ``approx`` holds the current iterate.
     """
     max_n, callbacks, everys = _validate(max_n, callbacks)
     started = time.perf_counter()
@@ -254,6 +274,7 @@ def run_until_converged(
     search_iterations = 0
     reason, message, check, recoveries = None, None, None, 0
     inner, events = data, []
+    init_optimizer = jax.jit(optimizer.init)
 
     def new_window(model_params, step_size, why: str):
         """Restart at ``model_params`` with ``step_size``, fresh optimizer moments and an empty window."""
@@ -265,7 +286,7 @@ def run_until_converged(
         run.monitor, stage_start, check = IterateMonitor(flat.size, SEGMENT), run.done, None
         approx.set_params(model_params)
         step_sizes.append(step_size)
-        return VIState(params, with_learning_rate(optimizer.init(params), step_size))
+        return VIState(params, with_learning_rate(init_optimizer(params), step_size))
 
     with FitProgress(None, progressbar) as bar:
         if refresh is not None:
@@ -305,6 +326,8 @@ def run_until_converged(
                 reason = "interrupted" if message == "KeyboardInterrupt" else "callback"
                 break
             check = _check(run.monitor, scale, rule)
+            if observe is not None:
+                observe(run.offset + run.done, None if check is None else coords.to_model(unravel(check.average)))
             worse = check is not None and best.worse(run, stage_start, check, coords.to_model(unravel(check.average)))
             if check is not None and check.converged and not (schedule and worse):
                 reason = "converged"
@@ -391,8 +414,9 @@ class _BestWindow:
         if loss < self.loss:
             self.loss, self.se, self.params = loss, _median_se(losses), model_params
             return False
-        # clearly worse: beyond noise, and by more than a nat (a run-away, not a wobble)
-        return loss - self.loss > 4.0 * np.hypot(self.se, _median_se(losses)) + 1.0
+        # clearly worse: beyond noise, and by more than a nat or 0.1 % (a run-away, not a wobble)
+        margin = max(1.0, 1e-3 * abs(self.loss))
+        return loss - self.loss > 4.0 * np.hypot(self.se, _median_se(losses)) + margin
 
 
 def _median_se(losses: np.ndarray, n_batches: int = 16) -> float:
@@ -409,8 +433,9 @@ def _too_noisy(check, rule: StopRule) -> bool:
 def _unstable(run: _Run, stage_start: int, check) -> bool:
     """Still drifting while the loss has become clearly worse over the window."""
     first = stage_start + check.start
-    change, se = loss_trend(run.scores[first : first + check.length])
-    return change > 4.0 * se + 1.0
+    losses = run.scores[first : first + check.length]
+    change, se = loss_trend(losses)
+    return change > 4.0 * se + max(1.0, 1e-3 * abs(float(np.median(losses))))
 
 
 def _check(monitor, scale, rule):

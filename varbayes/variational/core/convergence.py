@@ -62,14 +62,18 @@ class StopRule(NamedTuple):
         With a step size the schedule controls: lower it when averaging to
         the ``mcse`` tolerance would need more than this many times the
         window's length.
+    stop : bool
+        ``False`` runs the same schedule without ever stopping (to study
+        when a fit could have stopped).
     """
 
     rhat: float = 1.1
     rhat_small_drift: float = 1.3
-    drift_floor: float = 0.02
+    drift_floor: float = 0.05
     mcse: float = 0.05
     min_atoms: int = 64
     lower_step_ratio: float = 4.0
+    stop: bool = True
 
 
 def split_rhat(chains: np.ndarray, floor: float = 0.0) -> np.ndarray:
@@ -240,4 +244,5 @@ class IterateMonitor:
         mcse = float(np.max(batch_mcse(z)))
         length = atoms.shape[0] * self.atom_size
         needed = length * (mcse / rule.mcse) ** 2
-        return WindowCheck(average, first, length, rhat, mcse, needed, stationary, stationary and mcse < rule.mcse)
+        converged = rule.stop and stationary and mcse < rule.mcse
+        return WindowCheck(average, first, length, rhat, mcse, needed, stationary, converged)

@@ -16,6 +16,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["Family", "mean_field", "full_rank", "low_rank", "particles", "tril_pack", "tril_unpack"]
 
@@ -56,7 +57,7 @@ def _location_units(params, std):
         if name == "rho":
             out[name] = jnp.ones_like(value)
         elif name == "L_tril":
-            rows, _ = jnp.tril_indices(s.shape[0])
+            rows, _ = np.tril_indices(s.shape[0])
             out[name] = s[rows]
         elif jnp.ndim(value) == 2:  # W (D, k): rows follow the coordinates
             out[name] = jnp.broadcast_to(s[:, None], value.shape)
@@ -113,13 +114,15 @@ def mean_field() -> Family:
 # ---------------------------------------------------------------- full-rank
 def tril_pack(matrix):
     """Lower triangle (row-major, as ``numpy.tril_indices``) as a vector."""
-    rows, cols = jnp.tril_indices(matrix.shape[-1])
+    # numpy's indices are constants of the program; jnp's would be computed (and,
+    # called eagerly, compiled) each time
+    rows, cols = np.tril_indices(matrix.shape[-1])
     return matrix[..., rows, cols]
 
 
 def tril_unpack(packed, dim: int):
     """Inverse of :func:`tril_pack`."""
-    rows, cols = jnp.tril_indices(dim)
+    rows, cols = np.tril_indices(dim)
     out = jnp.zeros((*packed.shape[:-1], dim, dim), dtype=packed.dtype)
     return out.at[..., rows, cols].set(packed)
 
