@@ -136,19 +136,35 @@ class Convergence:
 
 
 class _Scale:
-    """The family's parameter units as a flat vector (jitted once per family)."""
+    """The family's parameter units as a flat vector (jitted once per family and layout)."""
 
-    def __init__(self, family, unravel):
-        self.unravel = unravel
-        if family.scale is None:
-            self._fn = None
-        else:
-            self._fn = jax.jit(lambda flat: ravel_pytree(family.scale(unravel(flat)))[0])
+    def __init__(self, family, params):
+        self._fn = None if family.scale is None else _scale_program(family, _layout(params))
 
     def __call__(self, flat: np.ndarray) -> np.ndarray:
         if self._fn is None:
             return np.ones_like(flat)
         return np.asarray(self._fn(flat))
+
+
+def _layout(params) -> tuple:
+    """A hashable description of a parameter pytree: its structure and the leaves' shapes."""
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    return treedef, tuple(tuple(np.shape(leaf)) for leaf in leaves)
+
+
+@lru_cache(maxsize=64)
+def _scale_program(family, layout):
+    treedef, shapes = layout
+    example = jax.tree_util.tree_unflatten(treedef, [np.zeros(shape) for shape in shapes])
+    _, unravel = ravel_pytree(example)
+    return jax.jit(lambda flat: ravel_pytree(family.scale(unravel(flat)))[0])
+
+
+@lru_cache(maxsize=64)
+def _optimizer_init(optimizer):
+    """``optimizer.init``, jitted; cached per optimizer so that later fits compile nothing."""
+    return jax.jit(optimizer.init)
 
 
 def _search(run: _Run, state: VIState, data, bar) -> tuple[VIState, float, int]:
@@ -269,12 +285,12 @@ def run_until_converged(
     coords = _Coordinates(approx.family, state.params, whiten and schedule)
     run.to_model = coords.to_model
     flat, unravel = ravel_pytree(state.params)
-    scale = _Scale(approx.family, unravel)
+    scale = _Scale(approx.family, state.params)
     step_sizes = [] if learning_rate(state.opt_state) is None else [learning_rate(state.opt_state)]
     search_iterations = 0
     reason, message, check, recoveries = None, None, None, 0
     inner, events = data, []
-    init_optimizer = jax.jit(optimizer.init)
+    init_optimizer = _optimizer_init(optimizer)
 
     def new_window(model_params, step_size, why: str):
         """Restart at ``model_params`` with ``step_size``, fresh optimizer moments and an empty window."""
@@ -416,6 +432,8 @@ class _BestWindow:
             return False
         # clearly worse: beyond noise, and by more than a nat or 0.1 % (a run-away, not a wobble)
         margin = max(1.0, 1e-3 * abs(self.loss))
+        if loss - self.loss <= margin:
+            return False
         return loss - self.loss > 4.0 * np.hypot(self.se, _median_se(losses)) + margin
 
 

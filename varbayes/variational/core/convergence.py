@@ -124,10 +124,12 @@ def batch_mcse(values: np.ndarray, n_batches: int = 16) -> np.ndarray:
     --------
     >>> rng = np.random.default_rng(0)
     >>> float(batch_mcse(rng.normal(size=(6400, 1)))[0])  # about 1/80
-    0.0124...
+    0.0121...
     """
     n_batches = min(n_batches, values.shape[0])
-    means = np.stack([b.mean(axis=0) for b in np.array_split(values, n_batches)])
+    size = values.shape[0] // n_batches
+    # equal batches of the most recent values (the oldest few are left out)
+    means = values[values.shape[0] - size * n_batches :].reshape(n_batches, size, -1).mean(axis=1)
     return np.std(means, axis=0, ddof=1) / np.sqrt(n_batches)
 
 

@@ -13,6 +13,8 @@ half is kept. Candidates that diverge are dropped.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -29,8 +31,12 @@ __all__ = [
 CANDIDATE_STEP_SIZES = (0.1, 0.03, 0.01, 0.003, 0.001)
 
 
+@lru_cache(maxsize=16)
 def adaptive_adam(step_size: float = 0.1) -> optax.GradientTransformation:
     """Adam with its learning rate in the state, settable with :func:`with_learning_rate`.
+
+    The same object is returned for the same ``step_size``, so that programs
+    built on it (its jitted ``init``) are reused by later fits.
 
     Examples
     --------
