@@ -122,10 +122,12 @@ class Convergence:
         def fmt(value, spec):
             return "n/a" if value is None else format(value, spec)
 
+        distinct = [s for k, s in enumerate(self.step_sizes) if k == 0 or s != self.step_sizes[k - 1]]
         lines = [
             f"Convergence: {self.reason} after {self.iterations:,} iterations ({self.seconds:.2f} s)",
-            f"  step sizes        {', '.join(f'{s:.3g}' for s in self.step_sizes) or 'n/a'}"
-            + (f" (search: {self.search_iterations:,} more iterations)" if self.search_iterations else ""),
+            f"  step sizes        {' -> '.join(f'{s:.3g}' for s in distinct) or 'n/a'}"
+            + (f" (search: {self.search_iterations:,} more iterations)" if self.search_iterations else "")
+            + (f", {len(self.events)} new windows" if self.events else ""),
             f"  stationarity      R-hat {fmt(self.rhat, '.3f')}",
             f"  averaged over     {'n/a' if self.window is None else f'iterations {self.window[0]:,} to {self.window[1]:,}'}",
             f"  MCSE (sd units)   {fmt(self.mcse, '.3f')}",

@@ -236,6 +236,10 @@ def _rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
 def plot_hist(approx, ax=None, smooth: int | None = None, **kwargs):
     """Plot the loss (``-ELBO`` estimate) of every iteration, with a rolling mean.
 
+    After ``fit(n=None)`` the plot also shades the stationary window whose
+    iterate average the fit returned, marks where it stopped and where the
+    schedule started new windows (``approx.convergence.events``).
+
     Parameters
     ----------
     approx : Approximation
@@ -284,12 +288,32 @@ def plot_hist(approx, ax=None, smooth: int | None = None, **kwargs):
         ax.plot(iterations, hist, color="0.75", lw=0.5, label="loss")
         smoothed = _rolling_mean(np.where(finite, hist, np.nan), smooth)
         ax.plot(iterations[smooth - 1 :], smoothed, **{"lw": 1.5, "label": f"rolling mean ({smooth})", **kwargs})
-        # the first iterations' loss is often orders of magnitude larger: frame the smoothed curve
-        lo, hi = np.nanmin(smoothed), np.nanmax(smoothed)
+        # the first iterations' loss is often orders of magnitude larger: frame the smoothed
+        # curve after its first tenth
+        settled = smoothed[len(smoothed) // 10 :]
+        lo, hi = np.nanmin(settled), np.nanmax(settled)
         if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
             pad = 0.05 * (hi - lo)
             ax.set_ylim(lo - pad, hi + pad)
+    _mark_convergence(ax, approx.convergence)
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss (-ELBO)")
     ax.legend()
     return ax
+
+
+def _mark_convergence(ax, report) -> None:
+    """Shade the window a ``fit(n=None)`` averaged over; mark its stop and its step-size changes."""
+    if report is None:
+        return
+    if report.window is not None:
+        start, stop = report.window
+        ax.axvspan(start + 1, stop, color="tab:green", alpha=0.15, label="stationary window (averaged)")
+    label = {"converged": "converged", "max_n": "max_n reached", "max_time": "max_time reached"}.get(
+        report.reason, report.reason
+    )
+    end = report.window[1] if report.window is not None else None
+    if end is not None:
+        ax.axvline(end, color="tab:green", lw=1.0, ls="--", label=label)
+    for k, (iteration, _, _) in enumerate(report.events):
+        ax.axvline(iteration, color="tab:orange", lw=0.6, ls=":", label="new window" if k == 0 else None)

@@ -75,7 +75,8 @@ class Inference:
                 buffer = int(max(1, min(1000, _STATE_BUFFER_FLOATS // max(state_size, 1))))
             else:
                 buffer = _BUFFER
-            cache[key] = (build_chunk(step, buffer, record_states, segment), buffer)
+            canonical = self.approx.family.canonical
+            cache[key] = (build_chunk(step, buffer, record_states, segment, canonical), buffer)
         return cache[key]
 
     def _prepare(self, obj_optimizer, obj_n_mc, total_grad_norm_constraint, more_replacements, auto=False):

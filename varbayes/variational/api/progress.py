@@ -6,7 +6,15 @@ import logging
 import sys
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 __all__ = ["FitProgress", "log"]
 
@@ -35,15 +43,16 @@ class FitProgress:
 
     def __enter__(self) -> "FitProgress":
         if self.enabled:
+            if self.total is None:
+                # until converged: no fraction or time remaining to show
+                columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} it"),
+                           TimeElapsedColumn(), TextColumn("{task.fields[rate]}"))
+            else:
+                columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                           MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("<"), TimeRemainingColumn(),
+                           TextColumn("{task.fields[rate]}"))
             self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.percentage:>3.0f}%"),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("<"),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[rate]}"),
+                *columns,
                 console=Console(file=sys.stderr),
                 refresh_per_second=8,
                 transient=False,

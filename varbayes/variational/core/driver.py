@@ -45,8 +45,14 @@ class ChunkResult(NamedTuple):
     segment_sums: jax.Array | None = None
 
 
-def build_chunk(step: Callable, buffer_size: int, record_states: bool = False, segment: int = 0) -> Callable:
+def build_chunk(
+    step: Callable, buffer_size: int, record_states: bool = False, segment: int = 0, canonical: Callable | None = None
+) -> Callable:
     """``chunk(state, key, data, start, n_steps, phase=0) -> ChunkResult``, jitted.
+
+    ``canonical(params)``, when given, is applied to the parameters before
+    they are summed over segments (a family whose parametrisation has
+    symmetries is averaged in one canonical form).
 
     Examples
     --------
@@ -85,7 +91,8 @@ def build_chunk(step: Callable, buffer_size: int, record_states: bool = False, s
                 states = jax.tree_util.tree_map(lambda buf, s: buf.at[i].set(s), states, current)
             if sums is not None:
                 # a non-finite step is not counted: the host discards that segment
-                sums = sums.at[(phase + i) // segment].add(ravel_pytree(current.params)[0])
+                params = current.params if canonical is None else canonical(current.params)
+                sums = sums.at[(phase + i) // segment].add(ravel_pytree(params)[0])
             return i + 1, current, losses, states, sums, ok
 
         carry = (jnp.asarray(0), state, losses, states, sums, jnp.asarray(True))

@@ -38,6 +38,8 @@ class Family(NamedTuple):
     # (factor a vector for a diagonal map, a lower-triangular matrix otherwise)
     affine: Callable | None = None
     whitening: Callable | None = None  # params -> (shift, factor) of the map taking N(0, I) to q
+    # params -> the same q in a canonical form, where the parametrisation has symmetries
+    canonical: Callable | None = None
 
 
 def _inverse_softplus(y):
@@ -166,9 +168,17 @@ def full_rank() -> Family:
         matrix = jnp.diag(factor) if factor.ndim == 1 else factor
         return {"mu": shift + matrix @ params["mu"], "L_tril": tril_pack(matrix @ chol(params))}
 
+    def canonical(params):
+        # L and L diag(±1) give the same q: the iterates may hop between them, and an
+        # average over both would be a different (narrower) q. Positive diagonal is the
+        # canonical form.
+        L = chol(params)
+        signs = jnp.where(jnp.diag(L) < 0, -1.0, 1.0)
+        return {"mu": params["mu"], "L_tril": tril_pack(L * signs[None, :])}
+
     return Family(
         "full_rank", init, sample, log_q, entropy, lambda p: p["mu"], std, lambda p: _location_units(p, std),
-        affine, lambda p: (p["mu"], chol(p)),
+        affine, lambda p: (p["mu"], chol(p)), canonical,
     )
 
 
