@@ -326,3 +326,34 @@ def test_ill_conditioned_regression_with_fullrank():
     for var, r in result.items():
         assert r["mean_err"] < 0.25, (var, r)
         assert 0.8 <= r["sd_ratio_min"] and r["sd_ratio_max"] <= 1.25, (var, r)
+
+
+ACCURACY_CASES = [
+    # (model, method): the criteria of the accuracy benchmark, one seed
+    ("pdb_kidiq", "fullrank_advi"),
+    ("pdb_mesquite", "fullrank_advi"),
+    ("pdb_arK", "fullrank_advi"),
+    ("logistic_regression", "fullrank_advi"),
+    ("dirichlet_categorical", "fullrank_advi"),
+    ("pdb_eight_schools_noncentered", "advi"),
+    ("minibatch_linear_regression", "advi"),
+    ("mvnormal_lkj", "advi"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, method", ACCURACY_CASES)
+def test_fit_until_converged_meets_the_reference(name, method):
+    """No settings but the method: full-rank means within 0.25 sd and sds within [0.8, 1.25]; mean-field 0.5 sd."""
+    from benchmarks import accuracy_models as am
+
+    with am.MODELS[name]():
+        approx = pm.fit(n=None, method=method, random_seed=1, progressbar=False)
+    assert approx.convergence.converged
+    result = am.compare(name, am.flat_draws(approx.sample(4000, random_seed=0).posterior))
+    for var, r in result.items():
+        if method == "fullrank_advi":
+            assert r["mean_err"] < 0.25, (var, r)
+            assert 0.8 <= r["sd_ratio_min"] and r["sd_ratio_max"] <= 1.25, (var, r)
+        else:
+            assert r["mean_err"] < 0.5, (var, r)

@@ -75,7 +75,8 @@ def build_chunk(
         sums = None
         if segment:
             flat, _ = ravel_pytree(state.params)
-            sums = jnp.zeros((buffer_size // segment + 2, flat.shape[0]), flat.dtype)
+            # the running sum of the current segment, and the finished segments' sums
+            sums = (jnp.zeros_like(flat), jnp.zeros((buffer_size // segment + 2, flat.shape[0]), flat.dtype))
 
         def cond(carry):
             i, _, _, _, _, ok = carry
@@ -92,11 +93,17 @@ def build_chunk(
             if sums is not None:
                 # a non-finite step is not counted: the host discards that segment
                 params = current.params if canonical is None else canonical(current.params)
-                sums = sums.at[(phase + i) // segment].add(ravel_pytree(params)[0])
+                running = sums[0] + ravel_pytree(params)[0]
+                row, last = (phase + i) // segment, (phase + i) % segment == segment - 1
+                # a row is written once, when its segment ends (or when the chunk does)
+                written = jax.lax.cond(
+                    last | (i + 1 == n_steps), lambda b: b.at[row].set(running), lambda b: b, sums[1]
+                )
+                sums = (jnp.where(last, jnp.zeros_like(running), running), written)
             return i + 1, current, losses, states, sums, ok
 
         carry = (jnp.asarray(0), state, losses, states, sums, jnp.asarray(True))
         n_done, state, losses, states, sums, ok = jax.lax.while_loop(cond, body, carry)
-        return ChunkResult(state, losses, n_done, ok, states, sums)
+        return ChunkResult(state, losses, n_done, ok, states, None if sums is None else sums[1])
 
     return jax.jit(run)
