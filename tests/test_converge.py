@@ -255,6 +255,25 @@ def test_refine_none_continues_until_converged(conjugate_normal):
     assert approx.mean.eval()[0] == pytest.approx(post_mean, abs=0.1 * post_sd)
 
 
+def test_fixed_refine_after_fit_until_converged(conjugate_normal):
+    model, post_mean, post_sd = conjugate_normal
+    with model:
+        inference = pm.FullRankADVI(random_seed=1)
+        approx = inference.fit(n=None, progressbar=False)
+        first = len(approx.hist)
+        approx = inference.refine(300, progressbar=False)
+    assert len(approx.hist) == first + 300
+    assert approx.mean.eval()[0] == pytest.approx(post_mean, abs=0.3 * post_sd)
+
+
+def test_asvgd_until_converged(conjugate_normal):
+    model, post_mean, post_sd = conjugate_normal
+    with model:
+        approx = pm.fit(n=None, method="asvgd", random_seed=1, progressbar=False)
+    assert approx.convergence.converged
+    assert approx.mean.eval()[0] == pytest.approx(post_mean, abs=0.25 * post_sd)
+
+
 def test_svgd_particles_stop_when_stationary(conjugate_normal):
     model, post_mean, post_sd = conjugate_normal
     with model:

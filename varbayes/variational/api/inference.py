@@ -14,7 +14,7 @@ from varbayes.variational.api.loop import run_fit
 from varbayes.variational.api.optimizers import adagrad_window, as_optimizer
 from varbayes.variational.core import asvgd_step, build_chunk, elbo_step, init_state, svgd_step
 from varbayes.variational.core.convergence import StopRule
-from varbayes.variational.core.precondition import whiten_batch_fn, whiten_logdensity
+from varbayes.variational.core.precondition import identity, whiten_batch_fn, whiten_logdensity
 from varbayes.variational.core.schedule import adaptive_adam, learning_rate
 
 __all__ = ["Inference", "KLqp", "ADVI", "FullRankADVI", "SVGD", "ASVGD", "fit"]
@@ -187,6 +187,10 @@ class Inference:
                 return self.approx.logdensity_data()
 
         if n is not None:
+            if self._whiten:
+                # refine(n) after fit(n=None): the compiled step reads whitened data; the
+                # identity map keeps the model's coordinates
+                data, refresh = _unwhitened(self.approx.family, self.state.params, data, refresh)
             self.state, _, _ = run_fit(
                 self.approx, self.state, self._chunk_for, self._key, data, n, callbacks, progressbar, refresh
             )
@@ -218,6 +222,15 @@ class Inference:
 
 #: Standard deviation, in each unconstrained coordinate, of q at the start of a first ``fit(n=None)``.
 INITIAL_SCALE = 0.1
+
+
+def _unwhitened(family, params, data, refresh):
+    """``(data, refresh)`` for a whitened step, with the identity map (the model's coordinates)."""
+    factor = family.whitening(params)[1]
+    whitening = identity(factor.shape[0], diagonal=factor.ndim == 1)
+    if refresh is None:
+        return (whitening, data), None
+    return (whitening, data), lambda: (whitening, refresh())
 
 
 def _narrowed(family, params):
