@@ -196,13 +196,14 @@ def _search(run: _Run, state: VIState, data, bar) -> tuple[VIState, float, int]:
     return state, step_size, (len(CANDIDATE_STEP_SIZES) - 1) * SEARCH_STEPS
 
 
-def _chunk_steps(run: _Run, stage_iterations: int, remaining: int) -> int:
-    """Chunks grow with the window (a check every ~12 % of it).
+def _chunk_steps(run: _Run, stage_iterations: int, remaining: int, rule: StopRule) -> int:
+    """Chunks grow with the window (a check every ~12 % of it); the first one reaches the first check.
 
     Lengths depend on iteration counts only, never on timings, so a fit is
     reproducible for a given seed.
     """
-    steps = max(MIN_CHUNK, stage_iterations // 8)
+    first_check = rule.min_atoms * SEGMENT - stage_iterations
+    steps = max(MIN_CHUNK, stage_iterations // 8, first_check)
     return int(max(1, min(steps, run.buffer, remaining)))
 
 
@@ -325,7 +326,7 @@ def run_until_converged(
                 break
             if refresh is not None:
                 inner = refresh()
-            run.steps = _chunk_steps(run, run.monitor.iterations, max_n - run.done)
+            run.steps = _chunk_steps(run, run.monitor.iterations, max_n - run.done, rule)
             try:
                 state, message = run.chunk_and_callbacks(state, coords.data(inner))
             except KeyboardInterrupt:
