@@ -277,10 +277,11 @@ def run_until_converged(
     coordinates (``chunk_for`` must then build the whitened step, see
     :mod:`varbayes.variational.core.precondition`), re-whitened at each new
     window. The approximation ends with the iterate average of the final
-    window when that window is stationary. ``observe(iteration, average)``,
-    when given, is called after every check with the window's iterate
-    average in the model's coordinates (``None`` before the first check),
-    while ``approx`` holds the current iterate.
+    window when that window is stationary. ``observe(iteration, average,
+    stationary)``, when given, is called after every check with the window's
+    iterate average in the model's coordinates (``None`` before the first
+    check) and whether the window is stationary, while ``approx`` holds the
+    current iterate.
     """
     max_n, callbacks, everys = _validate(max_n, callbacks)
     started = time.perf_counter()
@@ -346,7 +347,8 @@ def run_until_converged(
                 break
             check = _check(run.monitor, scale, rule)
             if observe is not None:
-                observe(run.offset + run.done, None if check is None else coords.to_model(unravel(check.average)))
+                average = None if check is None else coords.to_model(unravel(check.average))
+                observe(run.offset + run.done, average, check is not None and check.stationary)
             worse = check is not None and best.worse(run, stage_start, check, coords.to_model(unravel(check.average)))
             if check is not None and check.converged and not (schedule and worse):
                 reason = "converged"
