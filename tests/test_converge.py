@@ -376,3 +376,24 @@ def test_fit_until_converged_meets_the_reference(name, method):
             assert 0.8 <= r["sd_ratio_min"] and r["sd_ratio_max"] <= 1.25, (var, r)
         else:
             assert r["mean_err"] < 0.5, (var, r)
+
+
+def test_compilation_cache_is_on_and_can_be_moved_or_turned_off(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import varbayes as pm\n"
+        "print(pm.config.compilation_cache_dir())\n"
+        "with pm.Model():\n"
+        "    pm.Normal('x', 0.0, 1.0, shape=3)\n"
+        "    pm.fit(300, method='fullrank_advi', progressbar=False, random_seed=0)\n"
+    )
+    env = {**__import__("os").environ, "VARBAYES_CACHE_DIR": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[0] == str(tmp_path / "cache")
+    assert any((tmp_path / "cache").iterdir()), "compiled programs were not written to the cache"
+    env["VARBAYES_COMPILATION_CACHE"] = "0"
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[0] == "None"

@@ -39,6 +39,10 @@ import jax as _jax  # noqa: E402
 
 _jax.config.update("jax_enable_x64", True)
 
+from varbayes import config  # noqa: E402
+
+config._compilation_cache_from_environment()
+
 from varbayes import math  # noqa: E402
 from varbayes.config import floatX, set_seed, set_tt_rng  # noqa: E402
 from varbayes.data import Data, Minibatch, set_data  # noqa: E402

@@ -1,11 +1,22 @@
-"""Global numeric settings: the float type and the default random seed."""
+"""Global settings: the float type, the default random seed, the on-disk cache of compiled programs."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import numpy as np
 import pytensor
 
-__all__ = ["floatX", "set_seed", "set_tt_rng", "default_seed", "next_seed"]
+__all__ = [
+    "floatX",
+    "set_seed",
+    "set_tt_rng",
+    "default_seed",
+    "next_seed",
+    "compilation_cache_dir",
+    "set_compilation_cache",
+]
 
 _rng = np.random.default_rng()
 
@@ -60,3 +71,78 @@ def _check_seed(seed):
     if seed < 0:
         raise ValueError(f"random_seed must be a non-negative integer, got {seed}")
     return int(seed)
+
+
+# ------------------------------------------------------------ compilation cache
+#: Programs that compile faster than this are not worth a disk read (seconds).
+_CACHE_MIN_COMPILE_SECONDS = 0.05
+
+
+def _default_cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("varbayes")) / "jax"
+
+
+def compilation_cache_dir() -> Path | None:
+    """The folder where compiled programs are kept between processes, or ``None`` when off.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> pm.config.compilation_cache_dir() is None or pm.config.compilation_cache_dir().name == "jax"
+    True
+    """
+    import jax
+
+    value = jax.config.jax_compilation_cache_dir
+    return None if not value or not jax.config.jax_enable_compilation_cache else Path(value)
+
+
+def set_compilation_cache(path: str | os.PathLike | None | bool = True) -> None:
+    """Keep compiled programs on disk, so that a new process running the same fits compiles nothing.
+
+    On by default, in the user's cache folder (``~/.cache/varbayes/jax`` on
+    Linux); the environment variable ``VARBAYES_CACHE_DIR`` moves it and
+    ``VARBAYES_COMPILATION_CACHE=0`` turns it off. This is JAX's persistent
+    compilation cache: a program is found by its computation and shapes, not
+    by the model's Python objects.
+
+    Parameters
+    ----------
+    path : path, True or None
+        A folder; ``True`` for the default folder; ``None`` or ``False`` to turn the cache off.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> pm.config.set_compilation_cache(None)
+    >>> pm.config.compilation_cache_dir() is None
+    True
+    >>> pm.config.set_compilation_cache(True)
+    """
+    import jax
+
+    if path is None or path is False:
+        jax.config.update("jax_enable_compilation_cache", False)
+        return
+    folder = _default_cache_dir() if path is True else Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"cannot use {str(folder)!r} as the compilation cache: {error}") from None
+    jax.config.update("jax_enable_compilation_cache", True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", _CACHE_MIN_COMPILE_SECONDS)
+
+
+def _compilation_cache_from_environment() -> None:
+    """Turn the cache on at import, unless the environment says otherwise; never fail an import."""
+    if os.environ.get("VARBAYES_COMPILATION_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return  # the user configured JAX's cache directly
+    try:
+        set_compilation_cache(os.environ.get("VARBAYES_CACHE_DIR") or True)
+    except (ValueError, ImportError):
+        pass  # a read-only home or no platformdirs: run without the disk cache
