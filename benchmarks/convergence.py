@@ -33,7 +33,7 @@ import numpy as np
 
 import varbayes as pm
 from benchmarks import accuracy_models as am
-from varbayes.variational.api import converge, inference
+from varbayes.variational.api import converge, inference, loop
 from varbayes.variational.core.convergence import StopRule
 
 MODELS = [name for name in am.MODELS if not name.endswith("_full")]
@@ -145,11 +145,40 @@ def check_overhead(repeats: int = 3) -> dict:
             tic = time.perf_counter()
             pm.fit(n, model=model, obj_optimizer=optimizer, random_seed=1, progressbar=False)
             fixed.append(time.perf_counter() - tic)
+    # the floor of checking between chunks: one round trip to the compiled loop per check
+    calls = []
+    original = loop._Run.chunk_and_callbacks
+
+    def counting(self, state, data):
+        calls.append(self.steps)
+        return original(self, state, data)
+
+    loop._Run.chunk_and_callbacks = counting
+    try:
+        with mixture() as model:
+            pm.fit(n=None, model=model, random_seed=1, progressbar=False)
+            inference_object = pm.ADVI(random_seed=1)
+            inference_object.fit(1, progressbar=False)
+    finally:
+        loop._Run.chunk_and_callbacks = original
+    chunk, _ = inference_object._chunk_for(False)
+    state, data = inference_object.state, inference_object.approx.logdensity_data()
+    trips = []
+    for _ in range(200):
+        tic = time.perf_counter()
+        result = chunk(state, inference_object._key, data, 0, 1, 0)
+        int(result.n_done), np.asarray(result.losses)
+        trips.append(time.perf_counter() - tic)
+    round_trip = float(np.min(trips))
+    checks = len(calls) + len(converge.CANDIDATE_STEP_SIZES)
     return {
         "iterations": n,
         "auto_us_per_it": 1e6 * min(auto) / n,
         "fixed_us_per_it": 1e6 * min(fixed) / n,
         "overhead": min(auto) / min(fixed) - 1.0,
+        "chunks": checks,
+        "round_trip_us": 1e6 * round_trip,
+        "floor_overhead": checks * round_trip / min(fixed),
     }
 
 
@@ -181,7 +210,9 @@ def main(argv=None) -> None:
         "",
         f"Checks on the seed's mixture: {overhead['auto_us_per_it']:.2f} us/it with fit(n=None) vs "
         f"{overhead['fixed_us_per_it']:.2f} us/it fixed-n Adam over {overhead['iterations']:,} iterations "
-        f"(overhead {100 * overhead['overhead']:+.0f} %)",
+        f"(overhead {100 * overhead['overhead']:+.0f} %); {overhead['chunks']} round trips to the compiled loop "
+        f"of at least {overhead['round_trip_us']:.0f} us each are {100 * overhead['floor_overhead']:.0f} % "
+        "of the fixed fit by themselves",
     ]
     text = "\n".join(lines)
     print(text)

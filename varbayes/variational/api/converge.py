@@ -40,7 +40,7 @@ STEP_DECREASE = 0.25  # factor applied to the step size when averaging would tak
 MIN_STEP_FRACTION = 1e-4  # the step size is never lowered below this fraction of its first value
 MAX_RECOVERIES = 5  # non-finite losses the schedule recovers from by lowering the step size
 MAX_WHITENINGS = 3  # re-whitenings at one step size before the step size is lowered
-MIN_CHUNK = 64  # iterations of the shortest chunk between two checks
+MIN_CHUNK = 128  # iterations of the shortest chunk between two checks
 FIRST_WHITENING = 250  # iterations before the first whitening of a drifting fit (then doubling)
 MAX_EARLY_WHITENINGS = 5
 
@@ -197,13 +197,13 @@ def _search(run: _Run, state: VIState, data, bar) -> tuple[VIState, float, int]:
 
 
 def _chunk_steps(run: _Run, stage_iterations: int, remaining: int, rule: StopRule) -> int:
-    """Chunks grow with the window (a check every ~12 % of it); the first one reaches the first check.
+    """Chunks grow with the window (a check every ~20 % of it); the first one reaches the first check.
 
     Lengths depend on iteration counts only, never on timings, so a fit is
     reproducible for a given seed.
     """
     first_check = rule.min_atoms * SEGMENT - stage_iterations
-    steps = max(MIN_CHUNK, stage_iterations // 8, first_check)
+    steps = max(MIN_CHUNK, stage_iterations // 5, first_check)
     return int(max(1, min(steps, run.buffer, remaining)))
 
 

@@ -176,11 +176,16 @@ class IterateMonitor:
         self.segment = int(segment)
         self.max_atoms = int(max_atoms)
         self.atom_size = self.segment
-        self.atoms: list[np.ndarray] = []
+        self._atoms = np.empty((2 * self.max_atoms, size))
+        self._n_atoms = 0
         self.iterations = 0  # iterations accounted for, including the pending ones
         self._pending = np.zeros(size)  # the segment the next chunk continues
-        self._acc = np.zeros(size)  # completed segments not yet filling an atom
-        self._acc_count = 0
+        self._segments = np.zeros((0, size))  # completed segments not yet filling an atom
+
+    @property
+    def atoms(self) -> np.ndarray:
+        """The batch means, oldest first, each over :attr:`atom_size` iterations."""
+        return self._atoms[: self._n_atoms]
 
     @property
     def phase(self) -> int:
@@ -189,29 +194,34 @@ class IterateMonitor:
 
     def add(self, segment_sums: np.ndarray, n_steps: int) -> None:
         """Take the segment sums of a chunk of ``n_steps`` iterations that started at :attr:`phase`."""
-        phase = self.phase
-        total = phase + n_steps
+        total = self.phase + n_steps
         n_rows = -(-total // self.segment)
-        for row in range(n_rows):
-            self._pending = self._pending + segment_sums[row]
-            filled = min(self.segment, total - row * self.segment)
-            if filled == self.segment:
-                self._take_segment(self._pending)
-                self._pending = np.zeros_like(self._pending)
+        rows = np.array(segment_sums[:n_rows], dtype=float)
+        rows[0] += self._pending
+        complete = total // self.segment  # rows whose segment ended in this chunk
+        self._pending = rows[complete] if complete < n_rows else np.zeros_like(self._pending)
         self.iterations += n_steps
+        if complete:
+            self._take_segments(rows[:complete])
 
-    def _take_segment(self, segment_sum: np.ndarray) -> None:
-        self._acc = self._acc + segment_sum
-        self._acc_count += self.segment
-        if self._acc_count == self.atom_size:
-            self.atoms.append(self._acc / self.atom_size)
-            self._acc = np.zeros_like(self._acc)
-            self._acc_count = 0
-        if len(self.atoms) >= 2 * self.max_atoms:
-            pairs = np.asarray(self.atoms).reshape(self.max_atoms, 2, -1)
-            self.atoms = list(pairs.mean(axis=1))
-            self.atom_size *= 2
-            # the accumulated segments (fewer than the old atom) fill the new, longer atom
+    def _take_segments(self, sums: np.ndarray) -> None:
+        segments = np.concatenate([self._segments, sums])
+        while True:
+            per_atom = self.atom_size // self.segment
+            n_new = min(segments.shape[0] // per_atom, 2 * self.max_atoms - self._n_atoms)
+            if n_new == 0:
+                break
+            used = n_new * per_atom
+            new = segments[:used].reshape(n_new, per_atom, -1).sum(axis=1) / self.atom_size
+            self._atoms[self._n_atoms : self._n_atoms + n_new] = new
+            self._n_atoms += n_new
+            segments = segments[used:]
+            if self._n_atoms == 2 * self.max_atoms:
+                # twice as long batch means, half as many: memory stays bounded
+                self._atoms[: self.max_atoms] = self._atoms.reshape(self.max_atoms, 2, -1).mean(axis=1)
+                self._n_atoms = self.max_atoms
+                self.atom_size *= 2
+        self._segments = segments
 
     def halves(self) -> tuple[np.ndarray, np.ndarray]:
         """Iterate averages over the first and the second half of the window."""
@@ -221,16 +231,16 @@ class IterateMonitor:
 
     def window(self) -> tuple[np.ndarray, int]:
         """The most recent half of the batch means (a multiple of 4 of them) and its first iteration."""
-        n = (len(self.atoms) // 2) // 4 * 4
-        first = (len(self.atoms) - n) * self.atom_size
-        return np.asarray(self.atoms[len(self.atoms) - n :]), first
+        n = (self._n_atoms // 2) // 4 * 4
+        first = (self._n_atoms - n) * self.atom_size
+        return self._atoms[self._n_atoms - n : self._n_atoms], first
 
     def check(self, scale: np.ndarray, rule: StopRule) -> WindowCheck | None:
         """Judge the window; ``None`` while there are too few batch means.
 
         ``scale`` (flat, like the parameters) gives the units of each parameter.
         """
-        if len(self.atoms) < rule.min_atoms:
+        if self._n_atoms < rule.min_atoms:
             return None
         atoms, first = self.window()
         average = atoms.mean(axis=0)
