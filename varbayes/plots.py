@@ -8,15 +8,18 @@ they work under the non-interactive 'Agg' backend.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import arviz_plots
-from xarray import DataTree
+from varbayes.output.datatree import is_datatree
+
+if TYPE_CHECKING:
+    from xarray import DataTree
 
 __all__ = ["plot_trace", "traceplot", "plot_posterior"]
 
 
 def _as_datatree(data) -> DataTree:
-    if isinstance(data, DataTree):
+    if is_datatree(data):
         return data
     if isinstance(data, Mapping):
         from varbayes.output import to_datatree
@@ -97,6 +100,8 @@ def plot_trace(
     """
     dt = _as_datatree(data)
     visuals = _with_color(visuals, color, ("dist", "trace"))
+    import arviz_plots  # imported on first plot: it takes most of a second
+
     return arviz_plots.plot_trace_dist(
         dt,
         var_names=_var_names(var_names, varnames),
@@ -168,6 +173,8 @@ def plot_posterior(
     dt = _as_datatree(data)
     prob = hdi_prob if hdi_prob is not None else credible_interval
     visuals = _with_color(visuals, color, ("dist",))
+    import arviz_plots
+
     return arviz_plots.plot_dist(
         dt,
         var_names=_var_names(var_names, varnames),

@@ -9,13 +9,14 @@ Everything numeric happens later, in :mod:`varbayes.compile`.
 
 from __future__ import annotations
 
+import sys
+
 import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
@@ -264,7 +265,7 @@ class Model:
         return data
 
     def _observed_data(self, name: str, dist: Distribution, observed) -> Variable:
-        if isinstance(observed, (pd.DataFrame, pd.Series)):
+        if _is_pandas(observed):
             observed = observed.to_numpy()
         if isinstance(observed, Variable):
             data = observed
@@ -535,3 +536,9 @@ def _check_observed_values(name: str, dist: Distribution, value: np.ndarray) -> 
         raise ValueError(f"'{name}': observed data contains {bad} NaN or infinite value(s)")
     if dist.discrete and value.dtype.kind == "f" and np.any(value != np.round(value)):
         raise TypeError(f"'{name}': observed data for discrete {type(dist).__name__} must be integers")
+
+
+def _is_pandas(value) -> bool:
+    """A pandas DataFrame or Series, without importing pandas (which takes a tenth of a second)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(value, (pd.DataFrame, pd.Series))

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
-from arviz_base import dict_to_dataset
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant
 from pytensor.graph.traversal import graph_inputs
 from pytensor.tensor.random.type import RandomType
-from xarray import DataTree
+
+if TYPE_CHECKING:
+    from xarray import DataTree
+
+
+def is_datatree(value) -> bool:
+    """Whether ``value`` is an xarray ``DataTree``, without importing xarray (a quarter second) to ask."""
+    xarray = sys.modules.get("xarray")
+    return xarray is not None and isinstance(value, xarray.DataTree)
 
 __all__ = ["to_datatree", "observed_data_dict"]
 
@@ -138,6 +147,10 @@ def to_datatree(
     >>> dict(dt.posterior["mu"].sizes)
     {'chain': 2, 'draw': 100}
     """
+    # arviz-base and xarray are imported on the first result (a fifth of a second)
+    from arviz_base import dict_to_dataset
+    from xarray import DataTree
+
     if inference_library is None:
         import varbayes as inference_library
     all_coords: dict[str, tuple] = {}

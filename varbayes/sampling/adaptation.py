@@ -13,9 +13,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from blackjax.adaptation.mass_matrix import MassMatrixAdaptationState, mass_matrix_adaptation
-from blackjax.adaptation.staged_adaptation import build_schedule
-from blackjax.adaptation.step_size import DualAveragingAdaptationState, dual_averaging_adaptation
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # blackjax is imported on the first sample(): importing it takes most of a second
+    from blackjax.adaptation.mass_matrix import MassMatrixAdaptationState
+    from blackjax.adaptation.step_size import DualAveragingAdaptationState
 
 __all__ = ["WarmupState", "warmup", "schedule"]
 
@@ -43,6 +45,8 @@ def schedule(tune: int, draws: int, padded_length: int) -> np.ndarray:
     rows = np.zeros((padded_length, 3), dtype=np.int32)
     rows[:, 0] = FIXED
     if tune > 0:
+        from blackjax.adaptation.staged_adaptation import build_schedule
+
         stan = np.asarray(build_schedule(tune), dtype=np.int32).reshape(tune, 2)
         rows[:tune, :2] = stan
         rows[tune - 1, 2] = 1
@@ -56,6 +60,9 @@ def warmup(target_accept: float):
     ``update(state, row, position, acceptance_rate)`` moves it one step, where
     ``row`` is one row of :func:`schedule`.
     """
+    from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
+    from blackjax.adaptation.step_size import dual_averaging_adaptation
+
     da_init, da_update, da_final = dual_averaging_adaptation(target_accept)
     mm_init, mm_update, mm_final = mass_matrix_adaptation(is_diagonal_matrix=True)
 

@@ -10,7 +10,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from scipy import optimize
 
 from varbayes.compile import compile_model
 from varbayes.model import modelcontext
@@ -142,6 +141,7 @@ def find_MAP(
         raise ValueError("the log-density is not finite at the starting point; give a valid `start`")
     gradient_free = method.lower() in _GRADIENT_FREE
     options = {"maxiter": maxeval, **kwargs.pop("options", {})}
+    from scipy import optimize  # imported on first use: it takes a tenth of a second
     if gradient_free:
         result = optimize.minimize(lambda t: fun(t)[0], theta0, method=method, options=options, **kwargs)
     else:

@@ -18,7 +18,6 @@ import weakref
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import blackjax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -52,7 +51,7 @@ class NUTSStats(NamedTuple):
 
 
 class ChainState(NamedTuple):
-    position: blackjax.mcmc.hmc.HMCState
+    position: "blackjax.mcmc.hmc.HMCState"
     warmup: adaptation.WarmupState
 
 
@@ -73,6 +72,8 @@ def _runners(compiled, chains: int, buffer: int, max_treedepth: int, target_acce
 
 
 def _build_runners(compiled, buffer: int, max_treedepth: int, target_accept: float):
+    import blackjax  # imported on the first sample(): importing it takes most of a second
+
     logdensity = compiled.logdensity.fn
     constrained = compiled.constrained.fn
     kernel = blackjax.nuts.build_kernel()

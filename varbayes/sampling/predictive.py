@@ -11,17 +11,21 @@ there is no Python loop over draws.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import vectorize_graph
 from pytensor.graph.traversal import ancestors
-from xarray import DataTree
 
 from varbayes.config import default_seed
 from varbayes.model import modelcontext
 from varbayes.output import to_datatree
+from varbayes.output.datatree import is_datatree
+
+if TYPE_CHECKING:
+    from xarray import DataTree
 
 __all__ = ["sample_prior_predictive", "sample_posterior_predictive"]
 
@@ -143,7 +147,7 @@ def _vectorize_expression(graph, batch: dict, n: int):
 
 
 def _posterior_draws(trace_or_approx, draws: int | None) -> DataTree | Mapping:
-    if isinstance(trace_or_approx, DataTree):
+    if is_datatree(trace_or_approx):
         return trace_or_approx
     if isinstance(trace_or_approx, Mapping):
         return trace_or_approx
@@ -157,7 +161,7 @@ def _posterior_draws(trace_or_approx, draws: int | None) -> DataTree | Mapping:
 
 
 def _posterior_group(trace) -> dict[str, np.ndarray]:
-    if isinstance(trace, DataTree):
+    if is_datatree(trace):
         if "posterior" not in trace.children:
             raise ValueError(f"the DataTree has no 'posterior' group (groups: {list(trace.children)})")
         post = trace["posterior"]
@@ -259,7 +263,7 @@ def sample_posterior_predictive(
     if not return_inferencedata:
         return values
     result = to_datatree(model=model, posterior_predictive=values)
-    if extend_inferencedata and isinstance(trace, DataTree):
+    if extend_inferencedata and is_datatree(trace):
         for group in result.children:
             trace[group] = result[group]
         return trace

@@ -5,16 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 __all__ = ["FitProgress", "log"]
 
@@ -43,6 +33,18 @@ class FitProgress:
 
     def __enter__(self) -> "FitProgress":
         if self.enabled:
+            # rich is imported with the first bar shown (a tenth of a second of import)
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
             if self.total is None:
                 # until converged: no fraction or time remaining to show
                 columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} it"),
