@@ -146,9 +146,9 @@ def test_refine_keeps_optimizer_state(mixture_model):
     with mixture_model:
         a = pm.ADVI(random_seed=2)
         a.fit(200, progressbar=False, obj_optimizer=pm.adam(learning_rate=0.01))
-        count_before = int(a.state.opt_state[0].count)
+        count_before = int(a.state.opt_state.count)
         a.refine(100, progressbar=False)
-        assert int(a.state.opt_state[0].count) == count_before + 100
+        assert int(a.state.opt_state.count) == count_before + 100
         assert len(a.hist) == 300
         # refine == one fit of the same total length with the same seed
         b = pm.ADVI(random_seed=2)
@@ -417,3 +417,23 @@ def test_recorded_state_buffer_follows_the_state_size(mixture_model):
     assert small._chunk_for(True)[1] == 1000
     # mu, rho and the optimizer's window of 10 squared gradients: 22 x 20,000 floats
     assert large._chunk_for(True)[1] == 4_000_000 // (22 * 20_000 + 1)
+
+
+def test_a_new_optimizer_of_the_same_kind_reuses_the_compiled_loop(mixture_model):
+    with mixture_model:
+        inference = pm.SVGD(n_particles=20, random_seed=1)
+        inference.fit(50, obj_optimizer=pm.adamax(learning_rate=0.1), progressbar=False)
+        cache = inference.approx.logdensity_cache
+        programs = len(cache)
+        inference.fit(50, obj_optimizer=pm.adamax(learning_rate=0.01), progressbar=False)
+        assert len(cache) == programs  # nothing new was built
+        assert float(inference.state.opt_state.hyperparams["learning_rate"]) == pytest.approx(0.01)
+        # the same computation as a loop built for the second optimizer alone
+        again = pm.SVGD(n_particles=20, random_seed=1)
+        again.fit(50, obj_optimizer=pm.adamax(learning_rate=0.1), progressbar=False)
+        other = pm.SVGD(n_particles=20, random_seed=1)
+        other.approx.set_params(again.approx.jax_params)
+        other.fit(50, obj_optimizer=pm.adamax(learning_rate=0.01), progressbar=False)
+    np.testing.assert_allclose(
+        inference.approx.histogram.get_value(), other.approx.histogram.get_value(), rtol=1e-12
+    )

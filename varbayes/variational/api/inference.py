@@ -11,7 +11,7 @@ from varbayes.model.core import Model, modelcontext
 from varbayes.variational.api.approximations import Approximation, Empirical, FullRank, MeanField
 from varbayes.variational.api.converge import DEFAULT_MAX_N, run_until_converged
 from varbayes.variational.api.loop import run_fit
-from varbayes.variational.api.optimizers import adagrad_window, as_optimizer
+from varbayes.variational.api.optimizers import adagrad_window, as_optimizer, program_key
 from varbayes.variational.core import asvgd_step, build_chunk, elbo_step, init_state, svgd_step
 from varbayes.variational.core.convergence import StopRule
 from varbayes.variational.core.precondition import identity, whiten_batch_fn, whiten_logdensity
@@ -91,15 +91,15 @@ class Inference:
         n_mc = self.default_n_mc if obj_n_mc is None else int(obj_n_mc)
         if n_mc < 1:
             raise ValueError(f"obj_n_mc must be at least 1, got {obj_n_mc}")
-        # The default optimizer is the same computation every time: reuse its compiled loop.
-        identity = (
+        # Optimizers of one kind share a compiled loop: their hyperparameters are in their state.
+        program = (
             ("auto" if auto else "default", total_grad_norm_constraint)
             if obj_optimizer is None
-            else (id(obj_optimizer), total_grad_norm_constraint)
+            else (program_key(obj_optimizer), total_grad_norm_constraint)
         )
         # n=None with our schedule runs in whitened coordinates (families that can be whitened)
         self._whiten = auto and self.approx.family.whitening is not None
-        self._step_config = (identity, n_mc, self.approx.replacements_key(), self._whiten)
+        self._step_config = (program, n_mc, self.approx.replacements_key(), self._whiten)
         self._optimizer, self._n_mc = optimizer, n_mc
         self.state = init_state(self.approx.jax_params, optimizer)
 

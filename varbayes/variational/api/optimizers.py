@@ -1,19 +1,25 @@
 """Optimizers under PyMC's names and defaults, as optax transformations.
 
-Every constructor returns an ``optax.GradientTransformation``; any other optax
-transformation is accepted by ``fit`` as well. Only ``adagrad_window`` (PyMC's
+Every constructor returns an :class:`Optimizer`: an optax gradient
+transformation (``init``/``update``) whose hyperparameters (learning rate,
+momentum, ...) live in its state (``optax.inject_hyperparams``), tagged with
+its ``kind``. The compiled fit loop is cached by kind, so a new
+``pm.adam(learning_rate=0.01)`` after a ``pm.adam(0.1)`` reuses the program
+instead of compiling another. Any other optax transformation is accepted by
+``fit`` as well (compiled once per object). Only ``adagrad_window`` (PyMC's
 default for ``fit``, which optax lacks) is written here.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 __all__ = [
+    "Optimizer",
     "sgd",
     "momentum",
     "nesterov_momentum",
@@ -24,7 +30,25 @@ __all__ = [
     "adam",
     "adamax",
     "as_optimizer",
+    "program_key",
 ]
+
+
+class Optimizer(NamedTuple):
+    """An optax gradient transformation with its hyperparameters in its state, and its kind.
+
+    ``kind`` (the constructor's name and its structural settings) decides the
+    compiled program; the hyperparameters' values do not.
+    """
+
+    init: Callable
+    update: Callable
+    kind: tuple
+
+
+def _injected(kind: tuple, factory, static: tuple = (), **hyperparameters) -> Optimizer:
+    transformation = optax.inject_hyperparams(factory, static_args=static)(**hyperparameters)
+    return Optimizer(transformation.init, transformation.update, kind)
 
 
 def sgd(learning_rate: float = 1e-3) -> optax.GradientTransformation:
@@ -35,7 +59,7 @@ def sgd(learning_rate: float = 1e-3) -> optax.GradientTransformation:
     >>> import varbayes as pm
     >>> opt = pm.sgd(learning_rate=0.01)
     """
-    return optax.sgd(learning_rate)
+    return _injected(("sgd",), optax.sgd, learning_rate=learning_rate)
 
 
 def momentum(learning_rate: float = 1e-3, momentum: float = 0.9) -> optax.GradientTransformation:
@@ -46,7 +70,7 @@ def momentum(learning_rate: float = 1e-3, momentum: float = 0.9) -> optax.Gradie
     >>> import varbayes as pm
     >>> opt = pm.momentum(learning_rate=0.01, momentum=0.9)
     """
-    return optax.sgd(learning_rate, momentum=momentum)
+    return _injected(("momentum",), optax.sgd, learning_rate=learning_rate, momentum=momentum)
 
 
 def nesterov_momentum(learning_rate: float = 1e-3, momentum: float = 0.9) -> optax.GradientTransformation:
@@ -57,7 +81,9 @@ def nesterov_momentum(learning_rate: float = 1e-3, momentum: float = 0.9) -> opt
     >>> import varbayes as pm
     >>> opt = pm.nesterov_momentum(learning_rate=0.01)
     """
-    return optax.sgd(learning_rate, momentum=momentum, nesterov=True)
+    return _injected(
+        ("nesterov_momentum",), optax.sgd, ("nesterov",), learning_rate=learning_rate, momentum=momentum, nesterov=True
+    )
 
 
 def adagrad(learning_rate: float = 1.0, epsilon: float = 1e-6) -> optax.GradientTransformation:
@@ -68,7 +94,9 @@ def adagrad(learning_rate: float = 1.0, epsilon: float = 1e-6) -> optax.Gradient
     >>> import varbayes as pm
     >>> opt = pm.adagrad(learning_rate=0.5)
     """
-    return optax.adagrad(learning_rate, initial_accumulator_value=0.0, eps=epsilon)
+    return _injected(
+        ("adagrad",), optax.adagrad, learning_rate=learning_rate, initial_accumulator_value=0.0, eps=epsilon
+    )
 
 
 class AdagradWindowState(NamedTuple):
@@ -105,6 +133,13 @@ def adagrad_window(learning_rate: float = 0.001, epsilon: float = 0.1, n_win: in
     """
     if n_win < 1:
         raise ValueError(f"n_win must be at least 1, got {n_win}")
+    return _injected(
+        ("adagrad_window", int(n_win)), _adagrad_window, ("n_win",), learning_rate=learning_rate, epsilon=epsilon,
+        n_win=int(n_win),
+    )
+
+
+def _adagrad_window(learning_rate, epsilon, n_win):
     return optax.chain(_scale_by_windowed_adagrad(epsilon, n_win), optax.scale(-learning_rate))
 
 
@@ -116,7 +151,7 @@ def rmsprop(learning_rate: float = 1.0, rho: float = 0.9, epsilon: float = 1e-6)
     >>> import varbayes as pm
     >>> opt = pm.rmsprop(learning_rate=0.01)
     """
-    return optax.rmsprop(learning_rate, decay=rho, eps=epsilon)
+    return _injected(("rmsprop",), optax.rmsprop, learning_rate=learning_rate, decay=rho, eps=epsilon)
 
 
 def adadelta(learning_rate: float = 1.0, rho: float = 0.95, epsilon: float = 1e-6) -> optax.GradientTransformation:
@@ -127,7 +162,7 @@ def adadelta(learning_rate: float = 1.0, rho: float = 0.95, epsilon: float = 1e-
     >>> import varbayes as pm
     >>> opt = pm.adadelta()
     """
-    return optax.adadelta(learning_rate, rho=rho, eps=epsilon)
+    return _injected(("adadelta",), optax.adadelta, learning_rate=learning_rate, rho=rho, eps=epsilon)
 
 
 def adam(
@@ -140,7 +175,7 @@ def adam(
     >>> import varbayes as pm
     >>> opt = pm.adam(learning_rate=0.01)
     """
-    return optax.adam(learning_rate, b1=beta1, b2=beta2, eps=epsilon)
+    return _injected(("adam",), optax.adam, learning_rate=learning_rate, b1=beta1, b2=beta2, eps=epsilon)
 
 
 def adamax(
@@ -153,7 +188,7 @@ def adamax(
     >>> import varbayes as pm
     >>> opt = pm.adamax(learning_rate=0.1)
     """
-    return optax.adamax(learning_rate, b1=beta1, b2=beta2, eps=epsilon)
+    return _injected(("adamax",), optax.adamax, learning_rate=learning_rate, b1=beta1, b2=beta2, eps=epsilon)
 
 
 _BY_NAME = {
@@ -188,3 +223,11 @@ def as_optimizer(optimizer, total_grad_norm_constraint: float | None = None) -> 
     if total_grad_norm_constraint is not None:
         optimizer = optax.chain(optax.clip_by_global_norm(float(total_grad_norm_constraint)), optimizer)
     return optimizer
+
+
+def program_key(optimizer):
+    """What decides the compiled program of a fit with ``optimizer``: its kind, or the object itself."""
+    if isinstance(optimizer, str):
+        return ("name", optimizer)
+    kind = getattr(optimizer, "kind", None)
+    return kind if isinstance(kind, tuple) else ("object", id(optimizer))
