@@ -74,8 +74,8 @@ def _check_seed(seed):
 
 
 # ------------------------------------------------------------ compilation cache
-#: Programs that compile faster than this are not worth a disk read (seconds).
-_CACHE_MIN_COMPILE_SECONDS = 0.05
+#: Every program is kept: a fit compiles dozens of small ones whose compile times add up.
+_CACHE_MIN_COMPILE_SECONDS = 0.0
 
 
 def _default_cache_dir() -> Path:

@@ -108,11 +108,12 @@ def rank_normalize(chains: np.ndarray) -> np.ndarray:
     [-1.05, 1.05, -0.3, 0.3]
     """
     from scipy.special import ndtri
-    from scipy.stats import rankdata
 
     n_chains, n, size = chains.shape
     flat = chains.reshape(n_chains * n, size)
-    ranks = rankdata(flat, axis=0)
+    # ranks from 1 (ties, which continuous iterates do not have, are broken by position)
+    ranks = np.empty_like(flat)
+    np.put_along_axis(ranks, np.argsort(flat, axis=0, kind="stable"), np.arange(1.0, flat.shape[0] + 1)[:, None], 0)
     return ndtri((ranks - 0.375) / (flat.shape[0] + 0.25)).reshape(n_chains, n, size)
 
 
