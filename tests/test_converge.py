@@ -400,3 +400,15 @@ def test_compilation_cache_is_on_and_can_be_moved_or_turned_off(tmp_path):
     env["VARBAYES_COMPILATION_CACHE"] = "0"
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[0] == "None"
+
+
+def test_a_fit_that_cannot_settle_names_the_drifting_variable():
+    # only a[0] + a[1] is identified and a has a flat prior: the posterior is improper
+    # along a[0] - a[1], where a full-rank q keeps widening, so its iterates never settle
+    with pm.Model():
+        a = pm.Flat("a", shape=2)
+        b = pm.Normal("b", 0.0, 1.0)
+        pm.Normal("y", a[0] + a[1] + b, 1.0, observed=np.array([0.1, -0.3, 0.4]))
+        with pytest.warns(UserWarning, match="drifting most: 'a'"):
+            approx = pm.fit(n=None, method="fullrank_advi", max_n=20_000, random_seed=1, progressbar=False)
+    assert approx.convergence.reason == "max_n"

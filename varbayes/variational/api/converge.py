@@ -411,8 +411,40 @@ def run_until_converged(
         events=tuple(events),
         _diagnose=_diagnose_at(approx, model_params),
     )
-    _announce(report, run, message, max_n, max_time)
+    drifting = () if check is None or check.stationary else _drifting(approx, state.params, check.rhats)
+    _announce(report, run, message, max_n, max_time, drifting)
     return VIState(model_params, state.opt_state), report
+
+
+def _coordinate_of_parameters(params, dim: int) -> np.ndarray:
+    """For each element of the flattened parameters, the coordinate of theta it belongs to."""
+    parts = []
+    for name in sorted(params):  # the order of ravel_pytree on a dict
+        leaf = np.asarray(params[name])
+        if name == "L_tril":
+            parts.append(np.tril_indices(dim)[0])
+        elif leaf.ndim == 2 and leaf.shape[0] == dim:  # W (D, k)
+            parts.append(np.repeat(np.arange(dim), leaf.shape[1]))
+        elif leaf.ndim == 2:  # particles (N, D)
+            parts.append(np.tile(np.arange(dim), leaf.shape[0]))
+        else:
+            parts.append(np.arange(leaf.size) % dim)
+    return np.concatenate(parts)
+
+
+def _drifting(approx, params, rhats, most: int = 3) -> tuple[str, ...]:
+    """The model's variables whose parameters drift the most (largest R-hat first)."""
+    if rhats is None:
+        return ()
+    coordinate = _coordinate_of_parameters(jax.device_get(params), approx.ndim)
+    names = []
+    for index in np.argsort(rhats)[::-1]:
+        layout = next(v for v in approx.ravel.vars if v.offset <= coordinate[index] < v.offset + v.size)
+        if layout.name not in names:
+            names.append(layout.name)
+        if len(names) == most:
+            break
+    return tuple(names)
 
 
 class _BestWindow:
@@ -476,7 +508,7 @@ def _diagnose_at(approx, params):
     return lambda: diagnose(approx, params=params, random_seed=0, warn=False)
 
 
-def _announce(report: Convergence, run: _Run, message, max_n, max_time) -> None:
+def _announce(report: Convergence, run: _Run, message, max_n, max_time, drifting=()) -> None:
     total = run.offset + run.done
     if report.window is not None:
         average = float(np.mean(run.approx.hist[report.window[0] : report.window[1]]))
@@ -491,10 +523,17 @@ def _announce(report: Convergence, run: _Run, message, max_n, max_time) -> None:
     if report.reason in ("max_n", "max_time"):
         cap = f"max_n={max_n:,}" if report.reason == "max_n" else f"max_time={max_time} s"
         state = "stationary but not yet averaged to tolerance" if report.window else "not stationary"
+        rhat = "n/a" if report.rhat is None else f"{report.rhat:.2f}"
+        where = (
+            f"; drifting most: {', '.join(repr(name) for name in drifting)} (a posterior that is improper or "
+            "barely identified in them never settles)"
+            if drifting
+            else ""
+        )
         warnings.warn(
             f"fit(n=None) stopped at {cap} before converging: the parameters were {state} "
-            f"(R-hat {report.rhat if report.rhat is not None else 'n/a'}). Raise {cap.split('=')[0]}, "
-            "or see approx.convergence and approx.plot_hist().",
+            f"(R-hat {rhat}){where}. Raise {cap.split('=')[0]}, or see approx.convergence and "
+            "approx.plot_hist().",
             UserWarning,
             stacklevel=4,
         )

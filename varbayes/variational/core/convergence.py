@@ -170,6 +170,7 @@ class WindowCheck(NamedTuple):
     needed: float
     stationary: bool
     converged: bool
+    rhats: np.ndarray | None = None
 
 
 class IterateMonitor:
@@ -277,4 +278,4 @@ class IterateMonitor:
         length = atoms.shape[0] * self.atom_size
         needed = length * (mcse / rule.mcse) ** 2
         converged = rule.stop and stationary and mcse < rule.mcse
-        return WindowCheck(average, first, length, rhat, mcse, needed, stationary, converged)
+        return WindowCheck(average, first, length, rhat, mcse, needed, stationary, converged, rhats)
