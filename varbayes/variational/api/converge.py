@@ -1,4 +1,4 @@
-"""Fits that stop by themselves: ``fit(n=None)`` and the report it leaves on the approximation.
+"""Fits that stop by themselves: the loop of ``fit(n=None)`` around the stop rule.
 
 The loop runs compiled chunks as a fixed-``n`` fit does; between them the
 :class:`~varbayes.variational.core.convergence.IterateMonitor` reads the
@@ -9,10 +9,8 @@ iterates' segment sums and the stop rule decides: go on, lower the step size
 from __future__ import annotations
 
 import time
-import warnings
-from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
-from typing import Callable
+from collections.abc import Callable
+from functools import lru_cache
 
 import jax
 import numpy as np
@@ -20,6 +18,7 @@ from jax.flatten_util import ravel_pytree
 
 from varbayes.variational.api.loop import _average, _Run, _validate
 from varbayes.variational.api.progress import FitProgress, log
+from varbayes.variational.api.report import Convergence, announce, diagnose_at, drifting_variables
 from varbayes.variational.core.convergence import IterateMonitor, StopRule, batch_mcse, loss_trend
 from varbayes.variational.core.precondition import identity, to_model, to_whitened, whitening_of
 from varbayes.variational.core.schedule import (
@@ -30,7 +29,7 @@ from varbayes.variational.core.schedule import (
 )
 from varbayes.variational.core.step import VIState
 
-__all__ = ["Convergence", "run_until_converged", "DEFAULT_MAX_N"]
+__all__ = ["DEFAULT_MAX_N", "Convergence", "run_until_converged"]
 
 #: Cap on the iterations of a fit with ``n=None``.
 DEFAULT_MAX_N = 1_000_000
@@ -43,98 +42,6 @@ MAX_WHITENINGS = 3  # re-whitenings at one step size before the step size is low
 MIN_CHUNK = 128  # iterations of the shortest chunk between two checks
 FIRST_WHITENING = 250  # iterations before the first whitening of a drifting fit (then doubling)
 MAX_EARLY_WHITENINGS = 5
-
-
-@dataclass(frozen=True)
-class Convergence:
-    """How a fit with ``n=None`` ended, on ``approx.convergence``.
-
-    Attributes
-    ----------
-    reason : str
-        ``'converged'``, ``'max_n'``, ``'max_time'``, ``'interrupted'`` or ``'callback'``.
-    iterations : int
-        Iterations this fit added to ``approx.hist``.
-    search_iterations : int
-        Further iterations spent on the step sizes the search did not keep.
-    step_sizes : tuple of float
-        The learning rates used, in order (empty for an optimizer without one).
-    rhat : float or None
-        Largest split R-hat of the parameters over the final window (below
-        ``StopRule.rhat`` means stationary).
-    mcse : float or None
-        Largest Monte Carlo standard error of the averaged parameters, in
-        posterior-sd units for locations and relative units for scales.
-    window : tuple of int or None
-        ``(start, stop)`` indices of ``approx.hist`` over which the returned
-        parameters are the iterate average.
-    elbo, elbo_se : float or None
-        ELBO estimate over the window (mean of ``-hist``) and its standard error.
-    seconds : float
-        Wall time of the fit, compilation included.
-    events : tuple
-        ``(iteration, what, new step size)`` of each new window the schedule
-        started: ``'adapted'``, ``'re-whitened'``, ``'too noisy'``, ``'unstable'``,
-        ``'loss worse than before'``, ``'non-finite loss'``.
-    khat : float or None
-        Pareto k̂ of the returned approximation (:meth:`Approximation.diagnose`),
-        computed on first use; ``None`` where it cannot be (particles, Minibatch).
-
-    Examples
-    --------
-    >>> import varbayes as pm
-    >>> with pm.Model():
-    ...     x = pm.Normal("x", 1.0, 2.0)
-    ...     approx = pm.fit(n=None, progressbar=False, random_seed=1)
-    >>> approx.convergence.reason
-    'converged'
-    """
-
-    reason: str
-    iterations: int
-    search_iterations: int
-    step_sizes: tuple
-    rhat: float | None
-    mcse: float | None
-    window: tuple | None
-    elbo: float | None
-    elbo_se: float | None
-    seconds: float
-    events: tuple = ()
-    _diagnose: Callable | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def converged(self) -> bool:
-        return self.reason == "converged"
-
-    @property
-    def step_size(self) -> float | None:
-        """The final learning rate."""
-        return self.step_sizes[-1] if self.step_sizes else None
-
-    @cached_property
-    def khat(self) -> float | None:
-        if self._diagnose is None:
-            return None
-        return float(self._diagnose().khat)
-
-    def __repr__(self) -> str:
-        def fmt(value, spec):
-            return "n/a" if value is None else format(value, spec)
-
-        distinct = [s for k, s in enumerate(self.step_sizes) if k == 0 or s != self.step_sizes[k - 1]]
-        lines = [
-            f"Convergence: {self.reason} after {self.iterations:,} iterations ({self.seconds:.2f} s)",
-            f"  step sizes        {' -> '.join(f'{s:.3g}' for s in distinct) or 'n/a'}"
-            + (f" (search: {self.search_iterations:,} more iterations)" if self.search_iterations else "")
-            + (f", {len(self.events)} new windows" if self.events else ""),
-            f"  stationarity      R-hat {fmt(self.rhat, '.3f')}",
-            f"  averaged over     {'n/a' if self.window is None else f'iterations {self.window[0]:,} to {self.window[1]:,}'}",
-            f"  MCSE (sd units)   {fmt(self.mcse, '.3f')}",
-            f"  ELBO              {fmt(self.elbo, ',.6g')} ± {fmt(self.elbo_se, '.2g')}",
-            f"  Pareto k-hat      {fmt(self.khat, '.2f')}",
-        ]
-        return "\n".join(lines)
 
 
 class _Scale:
@@ -266,7 +173,7 @@ def run_until_converged(
     schedule: bool = True,
     search: bool = True,
     whiten: bool = False,
-    rule: StopRule = StopRule(),
+    rule: StopRule | None = None,
     observe: Callable | None = None,
 ) -> tuple[VIState, Convergence]:
     """Fit until the stop rule fires (or ``max_n`` / ``max_time``); return the state and the report.
@@ -283,6 +190,7 @@ def run_until_converged(
     check) and whether the window is stationary, while ``approx`` holds the
     current iterate.
     """
+    rule = StopRule() if rule is None else rule
     max_n, callbacks, everys = _validate(max_n, callbacks)
     started = time.perf_counter()
     run = _Run(approx, chunk_for, key, max_n, callbacks, everys, segment=SEGMENT)
@@ -409,42 +317,11 @@ def run_until_converged(
         elbo_se=elbo_se,
         seconds=time.perf_counter() - started,
         events=tuple(events),
-        _diagnose=_diagnose_at(approx, model_params),
+        _diagnose=diagnose_at(approx, model_params),
     )
-    drifting = () if check is None or check.stationary else _drifting(approx, state.params, check.rhats)
-    _announce(report, run, message, max_n, max_time, drifting)
+    drifting = () if check is None or check.stationary else drifting_variables(approx, state.params, check.rhats)
+    announce(report, run, message, max_n, max_time, drifting)
     return VIState(model_params, state.opt_state), report
-
-
-def _coordinate_of_parameters(params, dim: int) -> np.ndarray:
-    """For each element of the flattened parameters, the coordinate of theta it belongs to."""
-    parts = []
-    for name in sorted(params):  # the order of ravel_pytree on a dict
-        leaf = np.asarray(params[name])
-        if name == "L_tril":
-            parts.append(np.tril_indices(dim)[0])
-        elif leaf.ndim == 2 and leaf.shape[0] == dim:  # W (D, k)
-            parts.append(np.repeat(np.arange(dim), leaf.shape[1]))
-        elif leaf.ndim == 2:  # particles (N, D)
-            parts.append(np.tile(np.arange(dim), leaf.shape[0]))
-        else:
-            parts.append(np.arange(leaf.size) % dim)
-    return np.concatenate(parts)
-
-
-def _drifting(approx, params, rhats, most: int = 3) -> tuple[str, ...]:
-    """The model's variables whose parameters drift the most (largest R-hat first)."""
-    if rhats is None:
-        return ()
-    coordinate = _coordinate_of_parameters(jax.device_get(params), approx.ndim)
-    names = []
-    for index in np.argsort(rhats)[::-1]:
-        layout = next(v for v in approx.ravel.vars if v.offset <= coordinate[index] < v.offset + v.size)
-        if layout.name not in names:
-            names.append(layout.name)
-        if len(names) == most:
-            break
-    return tuple(names)
 
 
 class _BestWindow:
@@ -500,40 +377,3 @@ def _check(monitor, scale, rule):
     return monitor.check(scale(atoms.mean(axis=0)), rule)
 
 
-def _diagnose_at(approx, params):
-    if approx.family.log_q is None or approx.batch_fn is not None:
-        return None
-    from varbayes.variational.api.diagnostics import diagnose
-
-    return lambda: diagnose(approx, params=params, random_seed=0, warn=False)
-
-
-def _announce(report: Convergence, run: _Run, message, max_n, max_time, drifting=()) -> None:
-    total = run.offset + run.done
-    if report.window is not None:
-        average = float(np.mean(run.approx.hist[report.window[0] : report.window[1]]))
-    else:
-        average = _average(run.scores[: run.done])
-    if report.reason == "converged":
-        log.info(f"Converged at {total:,}: Average Loss = {average:,.5g}")
-        return
-    if report.reason == "callback" and message not in (None, "StopIteration"):
-        log.info(message)
-    log.info(f"Interrupted at {total:,}: Average Loss = {average:,.5g}")
-    if report.reason in ("max_n", "max_time"):
-        cap = f"max_n={max_n:,}" if report.reason == "max_n" else f"max_time={max_time} s"
-        state = "stationary but not yet averaged to tolerance" if report.window else "not stationary"
-        rhat = "n/a" if report.rhat is None else f"{report.rhat:.2f}"
-        where = (
-            f"; drifting most: {', '.join(repr(name) for name in drifting)} (a posterior that is improper or "
-            "barely identified in them never settles)"
-            if drifting
-            else ""
-        )
-        warnings.warn(
-            f"fit(n=None) stopped at {cap} before converging: the parameters were {state} "
-            f"(R-hat {rhat}){where}. Raise {cap.split('=')[0]}, or see approx.convergence and "
-            "approx.plot_hist().",
-            UserWarning,
-            stacklevel=4,
-        )
