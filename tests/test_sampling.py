@@ -394,3 +394,15 @@ def test_plots_with_agg(mixture_model):
     assert pc.viz["dist"]["x"].item().get_color() == "LightSeaGreen"
     with pytest.raises(TypeError, match="DataTree"):
         plot_posterior(3.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["pdb_kidiq", "pdb_arK"])
+def test_mean_acceptance_after_tuning_matches_target_accept(name):
+    """The step size adapts to the target: mean acceptance of the draws within 0.02 of target_accept."""
+    from benchmarks import accuracy_models as am
+
+    with am.MODELS[name]():
+        trace = pm.sample(1000, tune=1000, chains=4, target_accept=0.9, progressbar=False, random_seed=1)
+    acceptance = float(trace.sample_stats["acceptance_rate"].mean())
+    assert acceptance == pytest.approx(0.9, abs=0.02)

@@ -97,10 +97,10 @@ def warmup(target_accept: float):
         state = jax.lax.switch(stage, (fast, slow, fixed), state)
 
         def end_window(s):
-            # new metric; the step size restarts from the window's average
+            # new metric; the step size adaptation goes on (as PyMC's): restarting it at every
+            # window leaves the last, short window's average biased small
             mm = mm_final(s.mass_matrix_state)
-            ss = da_init(da_final(s.step_size_state))
-            return WarmupState(ss, mm, jnp.exp(ss.log_step_size), mm.inverse_mass_matrix)
+            return s._replace(mass_matrix_state=mm, inverse_mass_matrix=mm.inverse_mass_matrix)
 
         state = jax.lax.cond(window_end > 0, end_window, fixed, state)
 
