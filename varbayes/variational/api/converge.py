@@ -336,8 +336,7 @@ class _BestWindow:
         self.loss, self.se, self.params = np.inf, 0.0, None
 
     def worse(self, run: _Run, stage_start: int, check, model_params) -> bool:
-        first = stage_start + check.start
-        losses = run.scores[first : first + check.length]
+        losses = _window_losses(run, stage_start, check)
         # medians: a window in which the loss exploded has a mean (and a standard
         # error) too large to compare with anything
         loss = float(np.median(losses))
@@ -362,10 +361,20 @@ def _too_noisy(check, rule: StopRule) -> bool:
     return check.stationary and check.needed > rule.lower_step_ratio * check.length
 
 
+def _window_losses(run: _Run, stage_start: int, check, most: int = 8192) -> np.ndarray:
+    """The window's losses, thinned to at most ``most`` evenly spaced ones.
+
+    Their statistics are computed at every check: on a long window the whole
+    array would make each check cost as much as the window.
+    """
+    first = stage_start + check.start
+    stride = max(1, -(-check.length // most))
+    return run.scores[first : first + check.length : stride]
+
+
 def _unstable(run: _Run, stage_start: int, check) -> bool:
     """Still drifting while the loss has become clearly worse over the window."""
-    first = stage_start + check.start
-    losses = run.scores[first : first + check.length]
+    losses = _window_losses(run, stage_start, check)
     change, se = loss_trend(losses)
     return change > 4.0 * se + max(1.0, 1e-3 * abs(float(np.median(losses))))
 
