@@ -20,6 +20,8 @@ __all__ = ["Inference", "KLqp", "ADVI", "FullRankADVI", "SVGD", "ASVGD", "fit"]
 
 _BUFFER = 10_000  # steps a chunk can hold; one compilation serves every chunk length
 _STATE_BUFFER_FLOATS = 4_000_000  # memory for recorded states when callbacks need every step
+_SEGMENT_SUM_FLOATS = 4_000_000  # memory for the segment sums of a fit with n=None
+_SEGMENT_BUFFER_MAX = 100_000  # steps a chunk of a fit with n=None can hold
 
 
 class Inference:
@@ -66,12 +68,17 @@ class Inference:
         # with the same settings reuses the compiled loop.
         # The buffer of recorded states is sized to the state, so the size is part of the key.
         state_size = sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(self.state)) if record_states else 0
-        key = (self._settings(), self._step_config, record_states, state_size, segment)
+        param_size = sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(self.state.params)) if segment else 0
+        key = (self._settings(), self._step_config, record_states, state_size, segment, param_size)
         cache = self.approx.logdensity_cache
         if key not in cache:
             step = self._step(self._optimizer, self._n_mc)
             if record_states:
                 buffer = int(max(1, min(1000, _STATE_BUFFER_FLOATS // max(state_size, 1))))
+            elif segment:
+                # the segment sums hold buffer / segment rows of the parameters: a small model
+                # runs long chunks between checks, a large one stays within the memory budget
+                buffer = int(min(_SEGMENT_BUFFER_MAX, max(1000, segment * _SEGMENT_SUM_FLOATS // max(param_size, 1))))
             else:
                 buffer = _BUFFER
             canonical = self.approx.family.canonical
