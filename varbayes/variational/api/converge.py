@@ -343,8 +343,9 @@ class _BestWindow:
         if loss < self.loss:
             self.loss, self.se, self.params = loss, _median_se(losses), model_params
             return False
-        # clearly worse: beyond noise, and by more than a nat or 0.1 % (a run-away, not a wobble)
-        margin = max(1.0, 1e-3 * abs(self.loss))
+        # clearly worse: beyond noise, and by more than a nat or 1 % (a run-away, not a wobble;
+        # the best of many noisy windows is itself biased low)
+        margin = max(1.0, 1e-2 * abs(self.loss))
         if loss - self.loss <= margin:
             return False
         return loss - self.loss > 4.0 * np.hypot(self.se, _median_se(losses)) + margin
