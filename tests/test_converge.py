@@ -412,3 +412,16 @@ def test_a_fit_that_cannot_settle_names_the_drifting_variable():
         with pytest.warns(UserWarning, match="drifting most: 'a'"):
             approx = pm.fit(n=None, method="fullrank_advi", max_n=20_000, random_seed=1, progressbar=False)
     assert approx.convergence.reason == "max_n"
+
+
+def test_keyboard_interrupt_keeps_the_last_finished_chunk(conjugate_normal):
+    def interrupt_at_1000(approx, hist, i):
+        if i >= 1000:
+            raise KeyboardInterrupt
+
+    model, *_ = conjugate_normal
+    interrupt_at_1000.every = 100
+    with model:
+        approx = pm.fit(n=None, callbacks=[interrupt_at_1000], random_seed=1, progressbar=False)
+    assert approx.convergence.reason == "interrupted"
+    assert len(approx.hist) >= 1000 and np.all(np.isfinite(approx.mean.eval()))

@@ -220,13 +220,17 @@ def run_until_converged(
         if refresh is not None:
             inner = refresh()
         if search and schedule:
-            state, step_size, search_iterations = _search(run, state, coords.data(inner), bar)
-            step_sizes = [step_size]
-            state = VIState(state.params, with_learning_rate(state.opt_state, step_size))
+            try:
+                state, step_size, search_iterations = _search(run, state, coords.data(inner), bar)
+            except KeyboardInterrupt:
+                reason = "interrupted"  # the approximation is as it was before the fit
+            else:
+                step_sizes = [step_size]
+                state = VIState(state.params, with_learning_rate(state.opt_state, step_size))
         run.monitor = IterateMonitor(flat.size, SEGMENT)
         stage_start = run.done
         best, whitenings, early_whitenings = _BestWindow(), 0, 0
-        while True:
+        while reason is None:
             if run.done >= max_n:
                 reason = "max_n"
                 break
