@@ -76,6 +76,8 @@ def _check_seed(seed):
 # ------------------------------------------------------------ compilation cache
 #: Every program is kept: a fit compiles dozens of small ones whose compile times add up.
 _CACHE_MIN_COMPILE_SECONDS = 0.0
+#: The cache's size on disk, at most.
+_CACHE_MAX_BYTES = 2 * 1024**3
 
 
 def _default_cache_dir() -> Path:
@@ -134,6 +136,8 @@ def set_compilation_cache(path: str | os.PathLike | None | bool = True) -> None:
     jax.config.update("jax_enable_compilation_cache", True)
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", _CACHE_MIN_COMPILE_SECONDS)
+    # the least recently used programs go first beyond this size
+    jax.config.update("jax_compilation_cache_max_size", _CACHE_MAX_BYTES)
 
 
 def _compilation_cache_from_environment() -> None:
