@@ -39,6 +39,14 @@ class Optimizer(NamedTuple):
 
     ``kind`` (the constructor's name and its structural settings) decides the
     compiled program; the hyperparameters' values do not.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> import varbayes as pm
+    >>> opt = pm.adam(learning_rate=0.01)
+    >>> opt.kind, float(opt.init(jnp.zeros(2)).hyperparams["learning_rate"])
+    (('adam',), 0.01)
     """
 
     init: Callable
@@ -226,7 +234,16 @@ def as_optimizer(optimizer, total_grad_norm_constraint: float | None = None) -> 
 
 
 def program_key(optimizer):
-    """What decides the compiled program of a fit with ``optimizer``: its kind, or the object itself."""
+    """What decides the compiled program of a fit with ``optimizer``: its kind, or the object itself.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> program_key(pm.adam(0.1)) == program_key(pm.adam(learning_rate=0.001))
+    True
+    >>> program_key(pm.adam(0.1)) == program_key(pm.adamax(0.1))
+    False
+    """
     if isinstance(optimizer, str):
         return ("name", optimizer)
     kind = getattr(optimizer, "kind", None)

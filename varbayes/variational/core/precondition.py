@@ -85,7 +85,17 @@ def whiten_batch_fn(batch_fn: Callable | None) -> Callable | None:
 
 
 def to_model(family: Family, params, whitening: Whitening):
-    """Parameters of q in the model's coordinates from those in the whitened ones."""
+    """Parameters of q in the model's coordinates from those in the whitened ones.
+
+    Examples
+    --------
+    >>> from varbayes.variational.core.families import mean_field
+    >>> fam = mean_field()
+    >>> w = Whitening(jnp.array([1.0]), jnp.array([2.0]), jnp.log(2.0))
+    >>> params = to_model(fam, {"mu": jnp.array([0.5]), "rho": jnp.array([0.0])}, w)
+    >>> float(params["mu"][0]), round(float(fam.std(params)[0]), 4)   # 1 + 2 * 0.5, 2 * log(2)
+    (2.0, 1.3863)
+    """
     return family.affine(params, whitening.shift, whitening.factor)
 
 
