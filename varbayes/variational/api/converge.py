@@ -140,8 +140,7 @@ class _Coordinates:
         self.family = family
         self.whitening = None
         if whiten:
-            factor = family.whitening(params)[1]
-            self.whitening = identity(factor.shape[0], diagonal=factor.ndim == 1)
+            self.whitening = identity(family, params)
             self._to_model, self._enter = _maps(family)
 
     def data(self, data):
@@ -258,10 +257,11 @@ def run_until_converged(
                 reason = "interrupted" if message == "KeyboardInterrupt" else "callback"
                 break
             check = _check(run.monitor, scale, rule)
+            # the window's iterate average, in the model's coordinates
+            average = None if check is None else coords.to_model(unravel(check.average))
             if observe is not None:
-                average = None if check is None else coords.to_model(unravel(check.average))
                 observe(run.offset + run.done, average, check is not None and check.stationary)
-            worse = check is not None and best.worse(run, stage_start, check, coords.to_model(unravel(check.average)))
+            worse = check is not None and best.worse(run, stage_start, check, average)
             if check is not None and check.converged and not (schedule and worse):
                 reason = "converged"
                 break
@@ -279,9 +279,7 @@ def run_until_converged(
                 rewhiten = coords.whitening is not None and whitenings < MAX_WHITENINGS
                 step_size = step_sizes[-1] if rewhiten else step_sizes[-1] * STEP_DECREASE
                 whitenings += rewhiten
-                state = new_window(
-                    coords.to_model(unravel(check.average)), step_size, "re-whitened" if rewhiten else "too noisy"
-                )
+                state = new_window(average, step_size, "re-whitened" if rewhiten else "too noisy")
             elif (
                 coords.whitening is not None
                 and not check.stationary
@@ -291,7 +289,7 @@ def run_until_converged(
                 # still drifting: whiten with what q has learnt of the posterior's scales and
                 # correlations so far, in doubling windows (as NUTS adapts its mass matrix)
                 early_whitenings += 1
-                state = new_window(coords.to_model(unravel(check.average)), step_sizes[-1], "adapted")
+                state = new_window(average, step_sizes[-1], "adapted")
             elif not check.stationary and _unstable(run, stage_start, check):
                 state = new_window(
                     coords.to_model(unravel(run.monitor.halves()[0])), step_sizes[-1] * STEP_DECREASE, "unstable"

@@ -232,8 +232,7 @@ INITIAL_SCALE = 0.1
 
 def _unwhitened(family, params, data, refresh):
     """``(data, refresh)`` for a whitened step, with the identity map (the model's coordinates)."""
-    factor = family.whitening(params)[1]
-    whitening = identity(factor.shape[0], diagonal=factor.ndim == 1)
+    whitening = identity(family, params)
     if refresh is None:
         return (whitening, data), None
     return (whitening, data), lambda: (whitening, refresh())

@@ -50,7 +50,7 @@ def _validate(n, callbacks):
 def run_fit(
     approx,
     state,
-    chunk_for: Callable[[bool], tuple[Callable, int]],
+    chunk_for: Callable[[bool, int], tuple[Callable, int]],
     key,
     data,
     n: int,
@@ -60,7 +60,8 @@ def run_fit(
 ):
     """Run ``n`` iterations; return ``(state, scores, stop_message)``.
 
-    ``chunk_for(record_states)`` gives the compiled chunk and its buffer size.
+    ``chunk_for(record_states, segment)`` gives the compiled chunk and its buffer size
+    (``segment`` > 0: the chunk also returns segment sums of the iterates).
     ``refresh()``, when given, is called before each chunk and returns the
     data for it (out-of-core minibatch sources move their window then).
     The approximation's parameters and ``hist`` are updated as it goes, so a
@@ -109,7 +110,7 @@ class _Run:
         self.approx, self.key = approx, key
         self.callbacks, self.everys = callbacks, everys
         self.per_iteration = any(e == 1 for e in everys)
-        self.chunk, self.buffer = chunk_for(self.per_iteration, segment) if segment else chunk_for(self.per_iteration)
+        self.chunk, self.buffer = chunk_for(self.per_iteration, segment)
         self.offset = len(approx.hist)
         self.scores = np.empty(n)
         self.steps = min(n, self.buffer, 16 if self.per_iteration else 1000)

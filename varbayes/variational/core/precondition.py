@@ -35,10 +35,19 @@ class Whitening(NamedTuple):
     log_det: jax.Array
 
 
-def identity(dim: int, diagonal: bool) -> Whitening:
-    """The map that changes nothing, in the form (diagonal or triangular) a family uses."""
-    factor = jnp.ones(dim) if diagonal else jnp.eye(dim)
-    return Whitening(jnp.zeros(dim), factor, jnp.zeros(()))
+def identity(family: Family, params) -> Whitening:
+    """The map that changes nothing, in the form (diagonal or triangular) ``family`` whitens with.
+
+    Examples
+    --------
+    >>> from varbayes.variational.core.families import full_rank
+    >>> fam = full_rank()
+    >>> identity(fam, fam.init(jnp.zeros(2), None)).factor.shape
+    (2, 2)
+    """
+    factor = family.whitening(params)[1]
+    dim = factor.shape[0]
+    return Whitening(jnp.zeros(dim), jnp.ones(dim) if factor.ndim == 1 else jnp.eye(dim), jnp.zeros(()))
 
 
 def _diagonal(factor) -> jax.Array:
