@@ -506,27 +506,22 @@ def _peer_runs(args, model, method, records, seconds, save) -> None:
     """Each peer's grid search, then its best setting timed in a fresh process."""
     common = ["--model", model, "--method", method]
     grid = ["--grid-n", args.grid_n, "--grid-lr", args.grid_lr, "--budget", str(args.budget)]
+
+    def worker(lib, script, mode, extra, label):
+        rec = run_worker(
+            [args.peers, script, *common, "--mode", mode, *extra], args.timeout, f"{lib} {model} {method} {mode}"
+        )
+        rec.update(library=lib, model=model, method=method, mode=mode)
+        records.append(rec)
+        print(f"##### {lib} {label}: {_short(rec)}", file=sys.stderr, flush=True)
+        return rec
+
     for lib, script in PEER_SCRIPTS.items():
         t0 = time.perf_counter()
-        rec = run_worker(
-            [args.peers, script, *common, "--mode", "search", *grid],
-            args.timeout,
-            f"{lib} {model} {method} search",
-        )
-        rec.update(library=lib, model=model, method=method, mode="search")
-        records.append(rec)
-        print(f"##### {lib} search: {_short(rec)}", file=sys.stderr, flush=True)
+        rec = worker(lib, script, "search", grid, "search")
         best = rec.get("best") if rec.get("status") == "ok" else None
         if best:
-            setting = ["--n", str(best["n"]), "--lr", repr(best["lr"])]
-            timed = run_worker(
-                [args.peers, script, *common, "--mode", "time", *setting],
-                args.timeout,
-                f"{lib} {model} {method} time",
-            )
-            timed.update(library=lib, model=model, method=method, mode="time")
-            records.append(timed)
-            print(f"##### {lib} timed: {_short(timed)}", file=sys.stderr, flush=True)
+            worker(lib, script, "time", ["--n", str(best["n"]), "--lr", repr(best["lr"])], "timed")
         seconds[lib] = seconds.get(lib, 0.0) + time.perf_counter() - t0
         save()
 
