@@ -151,10 +151,8 @@ def diagnose_at(approx, params):
 def announce(report: Convergence, run, message, max_n, max_time, drifting=()) -> None:
     """Print how the fit ended (PyMC3's messages, with ``Converged at N`` for a stop); warn at a cap."""
     total = run.offset + run.done
-    if report.window is not None:
-        average = float(np.mean(run.approx.hist[report.window[0] : report.window[1]]))
-    else:
-        average = _average(run.scores[: run.done])
+    # the averaged window's mean loss is the -ELBO the report already holds
+    average = -report.elbo if report.elbo is not None else _average(run.scores[: run.done])
     if report.reason == "converged":
         log.info(f"Converged at {total:,}: Average Loss = {average:,.5g}")
         return
