@@ -2,6 +2,7 @@
 
 from varbayes.variational.api import callbacks
 from varbayes.variational.api.approximations import Approximation, Empirical, FullRank, LowRank, MeanField
+from varbayes.variational.api.checkpoint import load_approximation
 from varbayes.variational.api.inference import ADVI, ASVGD, SVGD, FullRankADVI, Inference, KLqp, fit
 from varbayes.variational.api.optimizers import (
     adadelta,
@@ -29,6 +30,7 @@ __all__ = [
     "Inference",
     "KLqp",
     "fit",
+    "load_approximation",
     "adadelta",
     "adagrad",
     "adagrad_window",

@@ -54,6 +54,7 @@ class Approximation:
         self.convergence = None
         self._logdensity = self.compiled.logdensity
         self._replacements = None
+        self._inference = None  # the Inference that fits this approximation, if any
 
     # ------------------------------------------------------------ log-density
     @property
@@ -139,6 +140,41 @@ class Approximation:
     def std(self):
         """Symbolic standard deviation of q in the flat unconstrained space."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ files
+    def save(self, path):
+        """Write the approximation to a file that :func:`~varbayes.load_approximation` reads.
+
+        The file (NumPy ``.npz``, no pickles, a JSON header) holds the
+        family, its parameters and ``hist``, and, when an inference object
+        fits this approximation, its optimizer state and random key, so
+        ``fit(..., resume=path)`` can continue the fit. It is written
+        atomically: an existing file is replaced only by a complete new one.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (its folder must exist).
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import varbayes as pm
+        >>> with pm.Model() as model:
+        ...     x = pm.Normal("x", 1.0, 2.0)
+        ...     approx = pm.fit(200, progressbar=False, random_seed=1)
+        >>> path = approx.save(os.path.join(tempfile.mkdtemp(), "x.npz"))
+        >>> pm.load_approximation(path, model).hist.shape
+        (200,)
+        """
+        from varbayes.variational.api.checkpoint import save_approximation
+
+        return save_approximation(self, path, self._inference)
 
     # ------------------------------------------------------------------ draws
     def sample(self, draws: int = 1000, random_seed: int | None = None, include_transformed: bool = False):

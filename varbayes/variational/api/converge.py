@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from functools import lru_cache
 
 import jax
@@ -174,6 +175,7 @@ def run_until_converged(
     whiten: bool = False,
     rule: StopRule | None = None,
     observe: Callable | None = None,
+    checkpoint=None,
 ) -> tuple[VIState, Convergence]:
     """Fit until the stop rule fires (or ``max_n`` / ``max_time``); return the state and the report.
 
@@ -187,12 +189,15 @@ def run_until_converged(
     stationary)``, when given, is called after every check with the window's
     iterate average in the model's coordinates (``None`` before the first
     check) and whether the window is stationary, while ``approx`` holds the
-    current iterate.
+    current iterate. ``checkpoint`` (a
+    :class:`~varbayes.variational.api.checkpoint.Checkpointer`) is written as
+    in :func:`~varbayes.variational.api.loop.run_fit`.
     """
     rule = StopRule() if rule is None else rule
     max_n, callbacks, everys = _validate(max_n, callbacks)
     started = time.perf_counter()
     run = _Run(approx, chunk_for, key, max_n, callbacks, everys, segment=SEGMENT)
+    run.state = state
     coords = _Coordinates(approx.family, state.params, whiten and schedule)
     run.to_model = coords.to_model
     flat, unravel = ravel_pytree(state.params)
@@ -215,7 +220,7 @@ def run_until_converged(
         step_sizes.append(step_size)
         return VIState(params, with_learning_rate(init_optimizer(params), step_size))
 
-    with FitProgress(None, progressbar) as bar:
+    with FitProgress(None, progressbar) as bar, checkpoint if checkpoint is not None else nullcontext():
         if refresh is not None:
             inner = refresh()
         if search and schedule:
@@ -242,20 +247,33 @@ def run_until_converged(
             try:
                 state, message = run.chunk_and_callbacks(state, coords.data(inner))
             except KeyboardInterrupt:
+                state = run.state
                 approx.set_params(coords.to_model(state.params))
                 reason = "interrupted"
                 break
             except FloatingPointError:
                 if not schedule or recoveries >= MAX_RECOVERIES:
+                    if checkpoint is not None:
+                        checkpoint.write(run.state)
                     raise
                 # the approximation holds the last finite parameters: go on from there
                 recoveries += 1
                 log.info(f"NaN or inf loss: step size lowered to {step_sizes[-1] * 0.1:.3g}")
                 state = new_window(approx.jax_params, step_sizes[-1] * 0.1, "non-finite loss")
                 continue
+            except BaseException:
+                if checkpoint is not None:
+                    checkpoint.write(run.state)
+                raise
             if message is not None:
                 reason = "interrupted" if message == "KeyboardInterrupt" else "callback"
                 break
+            if checkpoint is not None and checkpoint.due():
+                # the approximation holds the current iterate in the model's coordinates
+                checkpoint.write(state)
+                if checkpoint.terminate:
+                    reason, message = "interrupted", f"SIGTERM: checkpoint written to {str(checkpoint.path)!r}"
+                    break
             check = _check(run.monitor, scale, rule)
             # the window's iterate average, in the model's coordinates
             average = None if check is None else coords.to_model(unravel(check.average))
@@ -307,6 +325,8 @@ def run_until_converged(
         elbo_se = float(batch_mcse(losses[:, None])[0])
     model_params = coords.to_model(state.params)
     approx.set_params(model_params)
+    if checkpoint is not None and not checkpoint.terminate:
+        checkpoint.write(state)
     report = Convergence(
         reason=reason,
         iterations=run.done,

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
 import jax
 import numpy as np
 
 from varbayes.config import default_seed
 from varbayes.model.core import Model, modelcontext
 from varbayes.variational.api.approximations import Approximation, Empirical, FullRank, MeanField
+from varbayes.variational.api.checkpoint import (
+    DEFAULT_CHECKPOINT_EVERY,
+    Checkpointer,
+    check_writable,
+    parse_interval,
+    read,
+    restore_fit,
+)
 from varbayes.variational.api.converge import DEFAULT_MAX_N, run_until_converged
 from varbayes.variational.api.loop import run_fit
 from varbayes.variational.api.optimizers import adagrad_window, as_optimizer, program_key
@@ -43,6 +53,9 @@ class Inference:
         self._n_mc = None
         self._step_config = None
         self._whiten = False
+        self._checkpoint = None  # (path, seconds between writes) of the current fit
+        self._span = (0, None)  # len(hist) when the current fit or refine began, and its n
+        approx._inference = self  # what approx.save() needs to make the fit resumable
 
     @property
     def hist(self) -> np.ndarray:
@@ -121,6 +134,9 @@ class Inference:
         more_replacements: dict | None = None,
         max_n: int | None = None,
         max_time: float | None = None,
+        checkpoint=None,
+        checkpoint_every: float | None = None,
+        resume=None,
         **kwargs,
     ):
         """Run ``n`` iterations from the current parameters, or until converged; return the approximation.
@@ -141,6 +157,21 @@ class Inference:
             With ``n=None``: the most iterations to run (default 1,000,000).
         max_time : float, optional
             With ``n=None``: the most seconds to run.
+        checkpoint : str or path-like, optional
+            A file the fit writes its state to (parameters, ``hist``,
+            optimizer state, random key; see :meth:`Approximation.save`)
+            every ``checkpoint_every`` seconds between chunks, when it ends
+            (however it ends) and on SIGTERM. Written atomically.
+        checkpoint_every : float, optional
+            Seconds between checkpoints (default 60).
+        resume : str, path-like or bool, optional
+            Continue the fit checkpointed in this file: ``n`` counts from
+            where that fit began, so the resumed ``hist`` and parameters are
+            bitwise those of the uninterrupted fit. ``True`` resumes from
+            ``checkpoint`` when that file exists (and starts afresh when it
+            does not), so a script rerun after a kill picks up where it
+            stopped. The model, data, method and optimizer must be those of
+            the checkpointed fit.
 
         Examples
         --------
@@ -154,16 +185,38 @@ class Inference:
         >>> approx = advi.fit(n=None, progressbar=False)
         >>> approx.convergence.reason
         'converged'
+
+        A checkpointed fit, killed and rerun, continues where it stopped:
+
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "fit.npz")
+        >>> approx = advi.fit(3000, checkpoint=path, resume=True, progressbar=False)
+        >>> len(approx.hist)
+        3000
         """
         unknown = set(kwargs) - {"fn_kwargs"}
         if unknown:
             raise TypeError(f"fit() got unexpected keyword arguments {sorted(unknown)}")
         limits = _check_limits(n, max_n, max_time)
+        checkpoint, every, resume = _check_checkpoint(checkpoint, checkpoint_every, resume)
         self._prepare(
             obj_optimizer, obj_n_mc, total_grad_norm_constraint, more_replacements, auto=n is None and obj_optimizer is None
         )
         self._callbacks = callbacks
-        return self._run(n, callbacks, progressbar, limits, search=True)
+        start, total = len(self.approx.hist), n
+        if resume is not None:
+            start = restore_fit(self, read(resume))
+            done = len(self.approx.hist) - start
+            if n is not None:
+                if done > n:
+                    raise ValueError(
+                        f"the checkpointed fit has run {done} iterations already, more than n={n}: "
+                        f"pass n >= {done} to continue it"
+                    )
+                n -= done
+        self._checkpoint = None if checkpoint is None else (checkpoint, every)
+        self._span = (start, total)
+        return self._run(n, callbacks, progressbar, limits, search=resume is None)
 
     def refine(self, n: int | None, progressbar: bool = True, callbacks=None, max_n: int | None = None,
                max_time: float | None = None):
@@ -178,7 +231,15 @@ class Inference:
         limits = _check_limits(n, max_n, max_time)
         if callbacks is None:
             callbacks = self._callbacks
+        # a refine goes on writing the fit's checkpoint; resuming from it continues the refine
+        self._span = (len(self.approx.hist), n)
         return self._run(n, callbacks, progressbar, limits, search=False)
+
+    def _checkpointer(self):
+        if self._checkpoint is None:
+            return None
+        path, every = self._checkpoint
+        return Checkpointer(path, every, self, self._span)
 
     def _run(self, n, callbacks, progressbar, limits=(None, None), search=False):
         self.state = self.state._replace(params=self.approx.jax_params)
@@ -198,7 +259,8 @@ class Inference:
                 # identity map keeps the model's coordinates
                 data, refresh = _unwhitened(self.approx.family, self.state.params, data, refresh)
             self.state, _, _ = run_fit(
-                self.approx, self.state, self._chunk_for, self._key, data, n, callbacks, progressbar, refresh
+                self.approx, self.state, self._chunk_for, self._key, data, n, callbacks, progressbar, refresh,
+                checkpoint=self._checkpointer(),
             )
             return self.approx
         max_n, max_time = limits
@@ -211,7 +273,7 @@ class Inference:
             self.approx, self.state, self._chunk_for, self._key, data, self._optimizer,
             max_n=max_n, max_time=max_time, callbacks=callbacks, progressbar=progressbar, refresh=refresh,
             schedule=schedule, search=search and self.searches_step_size, whiten=self._whiten,
-            rule=self.stop_rule,
+            rule=self.stop_rule, checkpoint=self._checkpointer(),
         )
         self.approx.convergence = report
         return self.approx
@@ -243,6 +305,22 @@ def _narrowed(family, params):
     mean = family.mean(params)
     factor = INITIAL_SCALE / family.std(params)
     return family.affine(params, (1.0 - factor) * mean, factor)
+
+
+def _check_checkpoint(checkpoint, every, resume):
+    """Validate the checkpoint arguments; return ``(path or None, seconds, path to resume from or None)``."""
+    every = DEFAULT_CHECKPOINT_EVERY if every is None else parse_interval(every)
+    if checkpoint is not None:
+        checkpoint = check_writable(checkpoint)
+    if resume is True:
+        if checkpoint is None:
+            raise ValueError("resume=True resumes from the checkpoint file: pass checkpoint=path as well")
+        resume = checkpoint if checkpoint.exists() else None
+    elif resume is False:
+        resume = None
+    elif resume is not None and not isinstance(resume, (str, os.PathLike)):
+        raise TypeError(f"resume must be a file path or a bool, got {resume!r}")
+    return checkpoint, every, resume
 
 
 def _check_limits(n, max_n, max_time) -> tuple[int, float | None]:
@@ -477,7 +555,8 @@ def fit(
     **kwargs
         Passed to :meth:`Inference.fit`: ``callbacks``, ``obj_optimizer``,
         ``obj_n_mc``, ``total_grad_norm_constraint``, ``progressbar``,
-        ``more_replacements``, ``max_n``, ``max_time``.
+        ``more_replacements``, ``max_n``, ``max_time``, ``checkpoint``,
+        ``checkpoint_every``, ``resume``.
 
     Examples
     --------

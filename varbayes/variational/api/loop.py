@@ -15,6 +15,7 @@ callbacks run exactly at the iterations they ask for:
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from typing import Callable
 
 import jax
@@ -57,6 +58,7 @@ def run_fit(
     callbacks=None,
     progressbar: bool = True,
     refresh: Callable | None = None,
+    checkpoint=None,
 ):
     """Run ``n`` iterations; return ``(state, scores, stop_message)``.
 
@@ -66,13 +68,17 @@ def run_fit(
     data for it (out-of-core minibatch sources move their window then).
     The approximation's parameters and ``hist`` are updated as it goes, so a
     stop of any kind (callback, ``KeyboardInterrupt``, non-finite loss)
-    leaves the last good state in place.
+    leaves the last good state in place. ``checkpoint`` (a
+    :class:`~varbayes.variational.api.checkpoint.Checkpointer`), when given,
+    writes the last finished chunk's state when due, when the fit ends
+    (however it ends) and on SIGTERM, which then stops the fit.
     """
     n, callbacks, everys = _validate(n, callbacks)
     run = _Run(approx, chunk_for, key, n, callbacks, everys)
+    run.state = state
     message = None
     started = time.perf_counter()
-    with FitProgress(n, progressbar) as bar:
+    with FitProgress(n, progressbar) as bar, checkpoint if checkpoint is not None else nullcontext():
         while run.done < n:
             if refresh is not None:
                 data = refresh()
@@ -80,12 +86,23 @@ def run_fit(
                 state, message = run.chunk_and_callbacks(state, data)
             except KeyboardInterrupt:
                 # keep the approximation as of the last finished chunk
+                state = run.state
                 approx.set_params(state.params)
                 message = "KeyboardInterrupt"
+            except BaseException:
+                if checkpoint is not None:
+                    checkpoint.write(run.state)
+                raise
+            if checkpoint is not None and checkpoint.due() and message is None:
+                checkpoint.write(state)
+                if checkpoint.terminate:
+                    message = f"SIGTERM: checkpoint written to {str(checkpoint.path)!r}"
             if message is not None:
                 break
             rate = run.done / max(time.perf_counter() - started, 1e-9)
             bar.update(run.done, _average(run.scores[: run.done]), rate)
+        if checkpoint is not None and not checkpoint.terminate:
+            checkpoint.write(state)
     scores = run.scores[: run.done]
     average = _average(scores)
     if message is None:
@@ -118,6 +135,8 @@ class _Run:
         self.monitor = None
         # the state's parameters in the model's coordinates (a fit may run in whitened ones)
         self.to_model = lambda params: params
+        # the state of the last iterations committed to the approximation
+        self.state = None
 
     @property
     def done(self) -> int:
@@ -128,12 +147,22 @@ class _Run:
         first = self.done
         self.approx.set_params(self.to_model(state.params))
         self.approx.hist = np.concatenate([self.approx.hist, self.scores[first : first + count]])
+        self.state = state
         return state
 
     def _run_callbacks(self, iteration: int, n_scores: int) -> None:
         for callback, every in zip(self.callbacks, self.everys):
             if iteration % every == 0:
-                callback(self.approx, self.scores[:n_scores], iteration)
+                try:
+                    callback(self.approx, self.scores[:n_scores], iteration)
+                except StopIteration:
+                    raise
+                except Exception as error:
+                    error.add_note(
+                        f"raised by the callback {callback!r} at iteration {iteration}; the approximation "
+                        f"keeps the parameters of iteration {len(self.approx.hist)}"
+                    )
+                    raise
 
     def chunk_and_callbacks(self, state, data):
         """Run one chunk, record its losses, run the callbacks due in it.
