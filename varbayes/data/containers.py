@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytensor
 from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.traversal import ancestors
 
-from varbayes.model.core import Model, modelcontext
+from varbayes.distributions.support import check_observed
+from varbayes.model.core import Model, modelcontext, observed_value
 
 __all__ = ["Data", "set_data"]
 
@@ -61,15 +63,22 @@ def set_data(new_data: dict, model: Model | None = None) -> None:
     The number of dimensions and the kind of number (integer or float) must
     stay the same; lengths may change.
 
+    New values that an observed variable reads are checked as its observed
+    data is when it is defined (NaN, integers for a discrete distribution,
+    the distribution's support); when a check fails, every container keeps
+    its old values.
+
     Raises
     ------
     KeyError
         When a name is not a variable of the model.
     TypeError
         When the variable is not a ``Data`` container, or integer data would
-        get non-integer values.
+        get non-integer values (also when a discrete observed variable reads it).
     ValueError
-        When the number of dimensions changes, or the values are not numeric.
+        When the number of dimensions changes, the values are not numeric,
+        or an observed variable that reads the container gets values outside
+        its distribution's support.
 
     Examples
     --------
@@ -79,6 +88,7 @@ def set_data(new_data: dict, model: Model | None = None) -> None:
     ...     pm.set_data({"x": np.ones(2)})
     """
     model = modelcontext(model)
+    updates = []
     for name, value in new_data.items():
         var = model[name]
         if var.name not in model._data_names or not isinstance(var, SharedVariable):
@@ -92,4 +102,30 @@ def set_data(new_data: dict, model: Model | None = None) -> None:
         non_integer = value.dtype.kind == "f" and (not np.all(np.isfinite(value)) or np.any(value != np.round(value)))
         if old.dtype.kind in "iub" and non_integer:
             raise TypeError(f"'{name}' holds integers ({old.dtype}); the new data has non-integer values")
-        var.set_value(value.astype(old.dtype))
+        updates.append((name, var, value.astype(old.dtype)))
+    previous = [(var, var.get_value()) for _, var, _ in updates]
+    for _, var, value in updates:
+        var.set_value(value)
+    try:
+        _check_observed_readers(model, {id(var): name for name, var, _ in updates})
+    except (ValueError, TypeError):
+        for var, value in previous:
+            var.set_value(value)
+        raise
+
+
+def _check_observed_readers(model: Model, changed: dict) -> None:
+    """Check the observed data of every observed variable that reads a changed container (keyed by ``id``)."""
+    for rv in model.root.observed_rv_info.values():
+        read = [changed[id(v)] for v in ancestors([rv.data]) if id(v) in changed]
+        if not read:
+            continue
+        value = observed_value(rv.data)
+        if value is None:
+            continue
+        try:
+            check_observed(rv.dist, rv.name, value)
+        except (ValueError, TypeError) as err:
+            names = ", ".join(f"'{n}'" for n in read)
+            message = f"set_data: the new values of {names} are refused (the old ones are kept): {err}"
+            raise type(err)(message) from None

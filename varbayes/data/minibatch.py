@@ -145,6 +145,7 @@ class Minibatch(TensorVariable):
         _check_source(value, name)
         self.in_memory_size = in_memory_size
         self.update_shared_f = update_shared_f
+        self._checks: list = []
         self.shared = pytensor.shared(value, name=f"{name}_shared")
         self.shared.tag.minibatch = self
         if _indices is None:
@@ -175,6 +176,18 @@ class Minibatch(TensorVariable):
         return value
 
     # ------------------------------------------------------------- updating
+    def add_check(self, check) -> None:
+        """Run ``check(rows)`` on new rows before they replace the current ones.
+
+        An observed variable registers the check of its distribution's
+        support here; ``check`` raises to refuse the rows.
+        """
+        self._checks.append(check)
+
+    def _run_checks(self, value: np.ndarray) -> None:
+        for check in self._checks:
+            check(value)
+
     def set_value(self, value) -> None:
         """Replace the source data (same number of dimensions)."""
         value = np.asarray(value)
@@ -184,6 +197,11 @@ class Minibatch(TensorVariable):
         if in_memory := self.in_memory_size:
             value = self._as_array(value, old.dtype, in_memory)
         _check_source(value, str(self.name))
+        try:
+            self._run_checks(value)
+        except (ValueError, TypeError) as err:
+            message = f"{self.name}: the new data is refused (the current data is kept): {err}"
+            raise type(err)(message) from None
         for axis, idx in self._indices:
             size = idx.tag.batch_index.size
             if size > value.shape[axis]:
@@ -211,6 +229,15 @@ class Minibatch(TensorVariable):
         old = self.shared.get_value(borrow=True)
         block = block.astype(old.dtype)
         _check_source(block, str(self.name))
+        try:
+            self._run_checks(block)
+        except (ValueError, TypeError) as err:
+            # the rows already in memory stay: the fit never sees the refused window
+            raise type(err)(
+                f"{self.name}: the window of {self.window_rows} rows from row {start} of the source "
+                f"(wrapping around at its end) is refused, the rows in memory are kept; an index below "
+                f"counts within the window: {err}"
+            ) from None
         self.shared.set_value(block, borrow=True)
 
     def update_shared(self) -> None:

@@ -17,6 +17,7 @@ import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
 
+from varbayes.distributions.support import INTEGERS, REAL, Support
 from varbayes.rng import advance_on_eval, shared_generator
 
 __all__ = ["Distribution", "Discrete", "Continuous", "UNSET", "shape_tuple"]
@@ -44,6 +45,30 @@ def constant_value(var) -> np.ndarray | None:
     if isinstance(var, Constant):
         return np.asarray(var.data)
     return None
+
+
+def folded_value(var) -> np.ndarray | None:
+    """The value of ``var`` when its graph is built from constants only, else ``None``.
+
+    A parameter derived from constants (``n * (1 - p) / p``) is not itself a
+    ``Constant``; folding it tells the bounds of a support without guessing.
+    """
+    if var is None:
+        return None
+    if isinstance(var, Constant):
+        return np.asarray(var.data)
+    if not isinstance(var, Variable):
+        return np.asarray(var)
+    from pytensor.graph.fg import FunctionGraph
+    from pytensor.graph.traversal import graph_inputs
+    from pytensor.tensor.rewriting.basic import topo_unconditional_constant_folding
+
+    if not all(isinstance(v, Constant) for v in graph_inputs([var])):
+        return None
+    fgraph = FunctionGraph(outputs=[var], clone=True)
+    topo_unconditional_constant_folding.rewrite(fgraph)
+    out = fgraph.outputs[0]
+    return np.asarray(out.data) if isinstance(out, Constant) else None
 
 
 def static_shape(var) -> tuple[int | None, ...]:
@@ -88,6 +113,8 @@ class Distribution:
             raise TypeError(f"{cls.__name__} '{name}': {err}") from None
         except ValueError as err:
             raise ValueError(f"{cls.__name__} '{name}': {err}") from None
+        if observed is None and 0 in dist.shape:
+            raise ValueError(f"{cls.__name__} '{name}': {_empty_shape_problem(dist.shape, dims, model)}")
         return model.register_rv(
             dist,
             name,
@@ -139,6 +166,11 @@ class Distribution:
         if self.discrete and not self.dtype.startswith(("int", "uint", "bool")):
             raise TypeError(f"dtype={dtype!r} is not an integer type, and the distribution is discrete")
         self.event_shape = tuple(event_shape) if event_shape is not None else self._event_shape()
+        if 0 in self.event_shape:
+            raise ValueError(
+                f"the event shape {self.event_shape} implied by the parameters is empty; "
+                "the distribution needs at least one category (a non-empty last axis)"
+            )
         batch = self._batch_shape_from_params()
         shape = shape_tuple(shape)
         size = shape_tuple(size)
@@ -233,6 +265,13 @@ class Distribution:
         """The transform to unconstrained space, or ``None`` (unbounded support)."""
         return None
 
+    def support(self) -> Support:
+        """The values on which :meth:`logp` is finite, as far as the constant parameters tell.
+
+        Observed data is checked against it (:func:`~varbayes.distributions.support.check_observed`).
+        """
+        return INTEGERS if self.discrete else REAL
+
     # ------------------------------------------------------------- utilities
     def _check(self, name: str, condition, message: str) -> None:
         """Raise ``ValueError`` when a constant parameter fails ``condition``."""
@@ -278,6 +317,31 @@ def _broadcast_static(*shapes) -> tuple[int | None, ...]:
         else:
             out.append(1)
     return tuple(out)
+
+
+def _empty_shape_problem(shape: tuple[int, ...], dims, model) -> str:
+    """Why a free variable of ``shape`` (with a zero-length axis) cannot be defined."""
+    if dims is not None:
+        empty = [d for d in dims if d in model.coords and len(model.coords[d]) == 0]
+        if empty:
+            return (
+                f"dims {empty} have no coordinates (length 0), so the variable would have no elements; "
+                "a free variable needs at least one"
+            )
+    axis = shape.index(0)
+    return (
+        f"shape {shape} has no elements (axis {axis} has length 0); "
+        "a free variable needs at least one element (check shape=, size= and the parameters' shapes)"
+    )
+
+
+def check_event_axis(name: str, var, what: str) -> None:
+    """``ValueError`` when parameter ``var`` has an empty last axis (no ``what``)."""
+    shape = tuple(var.type.shape)
+    if var.ndim >= 1 and shape[-1] == 0:
+        raise ValueError(
+            f"parameter {name} is empty (shape {shape}): it needs at least one {what} on its last axis"
+        )
 
 
 def _observed_static_shape(observed) -> tuple[int | None, ...]:
@@ -364,6 +428,16 @@ def check_exclusive(dist_name: str, **kwargs) -> None:
     given = [k for k, v in kwargs.items() if v is not None]
     if len(given) > 1:
         raise ValueError(f"{dist_name}: give only one of {', '.join(kwargs)}, got {', '.join(given)}")
+
+
+def xlogy(x, y):
+    """``x * log(y)``, and 0 where ``x`` is 0 even if ``y`` is 0 (a density ``y**x`` of exponent 0 is 1)."""
+    return pt.switch(pt.eq(x, 0), 0.0, x * pt.log(y))
+
+
+def xlog1py(x, y):
+    """``x * log1p(y)``, and 0 where ``x`` is 0 even if ``y`` is -1."""
+    return pt.switch(pt.eq(x, 0), 0.0, x * pt.log1p(y))
 
 
 def bounded(logp, *conditions):

@@ -14,8 +14,10 @@ from varbayes.distributions.base import (
     check_exclusive,
     constant_value,
     draw,
+    folded_value,
     positive,
 )
+from varbayes.distributions.support import NON_NEGATIVE, POSITIVE, Support, interval
 
 __all__ = [
     "Normal",
@@ -128,6 +130,9 @@ class HalfNormal(Continuous):
     def default_transform(self):
         return transforms.log
 
+    def support(self) -> Support:
+        return NON_NEGATIVE
+
 
 class Flat(Continuous):
     """Improper uniform density over the real line (log-density 0).
@@ -178,6 +183,9 @@ class HalfFlat(Continuous):
 
     def default_transform(self):
         return transforms.log
+
+    def support(self) -> Support:
+        return POSITIVE
 
 
 class Cauchy(Continuous):
@@ -235,6 +243,9 @@ class HalfCauchy(Continuous):
 
     def default_transform(self):
         return transforms.log
+
+    def support(self) -> Support:
+        return NON_NEGATIVE
 
 
 class StudentT(Continuous):
@@ -302,6 +313,9 @@ class HalfStudentT(Continuous):
 
     def default_transform(self):
         return transforms.log
+
+    def support(self) -> Support:
+        return NON_NEGATIVE
 
 
 class Laplace(Continuous):
@@ -387,6 +401,9 @@ class Uniform(Continuous):
 
     def default_transform(self):
         return transforms.Interval(self.params["lower"], self.params["upper"])
+
+    def support(self) -> Support:
+        return interval(folded_value(self.params["lower"]), folded_value(self.params["upper"]))
 
 
 def check_order(lower, upper, strict: bool = True) -> None:
@@ -489,3 +506,12 @@ class TruncatedNormal(Continuous):
         if lo is None and up is None:
             return None
         return transforms.Interval(lo, up)
+
+    def support(self) -> Support:
+        # an absent bound is no truncation (infinite); a bound that is not constant is not checked
+        lo, up = self.params["lower"], self.params["upper"]
+        lower = None if lo is None else folded_value(lo)
+        upper = None if up is None else folded_value(up)
+        lo_text = "(-inf" if lo is None else ("[lower" if lower is None else "[{lower}")
+        up_text = "inf)" if up is None else ("upper]" if upper is None else "{upper}]")
+        return Support(f"the interval {lo_text}, {up_text}", lower=lower, upper=upper)

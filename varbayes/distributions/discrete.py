@@ -12,11 +12,14 @@ from varbayes.distributions.base import (
     as_int_param,
     bounded,
     check_constant,
+    check_event_axis,
     check_exclusive,
     constant_value,
     draw,
+    folded_value,
     positive,
 )
+from varbayes.distributions.support import NON_NEGATIVE_INTEGERS, Support, interval
 
 __all__ = [
     "Categorical",
@@ -37,6 +40,14 @@ def _unit(v):
 
 def _nonnegative(v):
     return v >= 0
+
+
+def _counts_up_to(n) -> Support:
+    """Successes in ``n`` trials: ``0..n`` when ``n`` is a constant, else the non-negative integers."""
+    value = folded_value(n)
+    if value is None:
+        return NON_NEGATIVE_INTEGERS
+    return Support("integers from 0 to n={upper}", lower=0, upper=value, integer=True)
 
 
 def _log_choose(n, k):
@@ -95,6 +106,10 @@ class Categorical(Discrete):
             params = {"p": p}
         else:
             params = {"logit_p": as_float_param(logit_p, "logit_p")}
+        for key, var in params.items():
+            if var.ndim < 1:
+                raise ValueError(f"Categorical: {key} must have a category axis (its last axis)")
+            check_event_axis(key, var, "category")
         super().__init__(params, **kwargs)
         if p is not None:
             self._check("p", lambda v: (v >= 0) & (v <= 1), "probabilities must lie in [0, 1]")
@@ -131,6 +146,14 @@ class Categorical(Discrete):
     def support_point(self):
         return pt.broadcast_to(pt.argmax(self._log_p(), axis=-1), self.shape)
 
+    def support(self) -> Support:
+        key, probs = next(iter(self.params.items()))
+        k = probs.type.shape[-1]
+        if k is None:  # the number of categories is known only at run time
+            return NON_NEGATIVE_INTEGERS
+        text = f"integers from 0 to {k - 1}, one per category of {key}"
+        return Support(text, lower=0, upper=k - 1, integer=True)
+
 
 class Bernoulli(_ProbMixin, Discrete):
     """Bernoulli distribution over ``{0, 1}`` with success probability ``p`` (or ``logit_p``).
@@ -155,6 +178,9 @@ class Bernoulli(_ProbMixin, Discrete):
 
     def support_point(self):
         return self._full(pt.cast(self._p() >= 0.5, self.dtype))
+
+    def support(self) -> Support:
+        return Support("0 or 1", lower=0, upper=1, integer=True)
 
 
 class Binomial(_ProbMixin, Discrete):
@@ -188,6 +214,9 @@ class Binomial(_ProbMixin, Discrete):
     def support_point(self):
         return self._full(pt.cast(pt.round(self.params["n"] * self._p()), self.dtype))
 
+    def support(self) -> Support:
+        return _counts_up_to(self.params["n"])
+
 
 class BetaBinomial(Discrete):
     """Beta-binomial distribution: binomial in ``n`` trials with a Beta(``alpha``, ``beta``) probability.
@@ -220,6 +249,9 @@ class BetaBinomial(Discrete):
         alpha, beta, n = self.params["alpha"], self.params["beta"], self.params["n"]
         return self._full(pt.cast(pt.round(n * alpha / (alpha + beta)), self.dtype))
 
+    def support(self) -> Support:
+        return _counts_up_to(self.params["n"])
+
 
 class Poisson(Discrete):
     """Poisson distribution with mean ``mu``.
@@ -245,6 +277,9 @@ class Poisson(Discrete):
 
     def support_point(self):
         return self._full(pt.cast(pt.floor(self.params["mu"]), self.dtype))
+
+    def support(self) -> Support:
+        return NON_NEGATIVE_INTEGERS
 
 
 class NegativeBinomial(Discrete):
@@ -295,6 +330,9 @@ class NegativeBinomial(Discrete):
     def support_point(self):
         return self._full(pt.cast(pt.floor(self.params["mu"]), self.dtype))
 
+    def support(self) -> Support:
+        return NON_NEGATIVE_INTEGERS
+
 
 class Geometric(Discrete):
     """Geometric distribution: the number of trials up to and including the first success (``x >= 1``).
@@ -320,6 +358,9 @@ class Geometric(Discrete):
 
     def support_point(self):
         return self._full(pt.cast(pt.round(1.0 / self.params["p"]), self.dtype))
+
+    def support(self) -> Support:
+        return Support("positive integers 1, 2, 3, ...", lower=1, integer=True)
 
 
 class DiscreteUniform(Discrete):
@@ -350,6 +391,9 @@ class DiscreteUniform(Discrete):
     def support_point(self):
         lower, upper = self.params["lower"], self.params["upper"]
         return self._full(pt.cast((lower + upper) // 2, self.dtype))
+
+    def support(self) -> Support:
+        return interval(folded_value(self.params["lower"]), folded_value(self.params["upper"]), integer=True)
 
 
 class ZeroInflatedPoisson(Discrete):
@@ -385,6 +429,9 @@ class ZeroInflatedPoisson(Discrete):
     def support_point(self):
         psi, mu = self.params["psi"], self.params["mu"]
         return self._full(pt.cast(pt.floor(psi * mu), self.dtype))
+
+    def support(self) -> Support:
+        return NON_NEGATIVE_INTEGERS
 
 
 def _softmax_input(p):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 
-from varbayes.distributions.base import Distribution, as_float_param, check_constant, draw
+from varbayes.distributions.base import Distribution, as_float_param, check_constant, check_event_axis, draw
 from varbayes.distributions.continuous import Normal, sigma_from
+from varbayes.distributions.support import AnyOf, Support
 from varbayes.distributions.transforms import LogOddsTransform, LogTransform
 
 __all__ = ["Mixture", "NormalMixture"]
@@ -42,6 +43,7 @@ class Mixture(Distribution):
         check_constant("w", w, _unit, "weights must lie in [0, 1]")
         if w.ndim < 1:
             raise ValueError("Mixture: w must have a component axis (its last axis)")
+        check_event_axis("w", w, "component weight")
         # unnormalised constant weights would silently scale the density
         check_constant("w", w, lambda v: np.isclose(np.sum(v, axis=-1), 1.0), "weights must sum to 1")
         if isinstance(comp_dists, Distribution):
@@ -118,6 +120,11 @@ class Mixture(Distribution):
                 return first
         # components with different supports: the mixture is left unconstrained (its logp is -inf outside)
         return None
+
+    def support(self) -> Support:
+        # a value is possible when some component allows it (weights are not looked at: a zero
+        # weight given as a constant is rare, and a weight from free variables is unknown)
+        return AnyOf([c.support() for c in self.comp_dists], n_stacked=self.n_comp if self._stacked else None)
 
 
 class NormalMixture(Mixture):

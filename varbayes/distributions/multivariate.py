@@ -15,10 +15,14 @@ from varbayes.distributions.base import (
     as_int_param,
     bounded,
     check_constant,
+    check_event_axis,
     constant_value,
     draw,
+    folded_value,
     positive,
+    xlogy,
 )
+from varbayes.distributions.support import RowSum, RowTest, Support
 from varbayes.distributions.transforms import corr_cholesky_from_partials
 
 __all__ = ["MvNormal", "Dirichlet", "Multinomial", "LKJCholeskyCov", "LKJCorr", "expand_packed_triangular"]
@@ -92,6 +96,9 @@ class MvNormal(Continuous):
             chol_cov = chol if lower else pt.swapaxes(chol, -1, -2)
         if chol_cov.ndim < 2:
             raise ValueError(f"MvNormal: {given[0]} must be a matrix, got {chol_cov.ndim} dimension(s)")
+        check_event_axis(given[0], chol_cov, "dimension")
+        if mu.ndim:
+            check_event_axis("mu", mu, "dimension")
         self._n = _last_dim(chol_cov, mu, ndims=(2, 1))
         super().__init__({"mu": mu, "chol": chol_cov}, **kwargs)
         self._check("mu", np.isfinite, "mu must be finite")
@@ -139,6 +146,7 @@ class Dirichlet(Continuous):
         a = as_float_param(a, "a")
         if a.ndim < 1:
             raise ValueError("Dirichlet: a must have at least one axis (the categories)")
+        check_event_axis("a", a, "category")
         self._n = _last_dim(a)
         super().__init__({"a": a}, **kwargs)
         self._check("a", positive, "a must be positive")
@@ -156,7 +164,7 @@ class Dirichlet(Continuous):
         a = self.params["a"]
         value = pt.as_tensor_variable(value)
         logp = (
-            pt.sum((a - 1) * pt.log(value), axis=-1)
+            pt.sum(xlogy(a - 1, value), axis=-1)
             + pt.gammaln(pt.sum(a, axis=-1))
             - pt.sum(pt.gammaln(a), axis=-1)
         )
@@ -171,6 +179,18 @@ class Dirichlet(Continuous):
 
     def default_transform(self):
         return transforms.simplex
+
+    def support(self) -> Support:
+        # (a - 1) log(x) is finite at x = 0 only where a is 1
+        a = folded_value(self.params["a"])
+        return Support(
+            "the probability simplex (entries in {left}0, 1] summing to 1)",
+            lower=0.0,
+            upper=1.0,
+            lower_open=True if a is None else a != 1,
+            rows=RowSum(1.0, "sum to 1"),
+            event_size=self._n,
+        )
 
 
 class Multinomial(Discrete):
@@ -191,6 +211,7 @@ class Multinomial(Discrete):
         n, p = as_int_param(n, "n"), as_float_param(p, "p")
         if p.ndim < 1:
             raise ValueError("Multinomial: p must have at least one axis (the categories)")
+        check_event_axis("p", p, "category")
         check_constant("n", n, lambda v: v >= 0, "n must be a non-negative integer")
         check_constant("p", p, lambda v: (v >= 0) & (v <= 1), "probabilities must lie in [0, 1]")
         self._k = _last_dim(p)
@@ -225,6 +246,12 @@ class Multinomial(Discrete):
         top = pt.eq(pt.arange(self._k), pt.argmax(p_b, axis=-1)[..., None])
         return pt.cast(base + top * remainder[..., None], self.dtype)
 
+    def support(self) -> Support:
+        n = folded_value(self.params["n"])
+        rows = None if n is None else RowSum(n, "sum to n={total}", exact=True)
+        text = "non-negative integer counts" + ("" if n is None else " summing to n")
+        return Support(text, lower=0, integer=True, rows=rows, event_size=self._k)
+
 
 # ----------------------------------------------------------------------------- LKJ
 
@@ -255,6 +282,12 @@ def lkj_log_normaliser(eta, n: int):
     m = n - k
     b = eta + (m - 1) / 2
     return pt.sum((2 * eta - 2 + m) * m * np.log(2.0) + m * betaln(b, b))
+
+
+def _packed_length(packed) -> int:
+    """Length of the last axis of a packed variable (observed data has no static shape)."""
+    length = packed.type.shape[-1]
+    return int(length if length is not None else np.shape(packed.get_value(borrow=True))[-1])
 
 
 def _partial_corr_draws(eta, n: int, rng, batch: tuple[int, ...]):
@@ -308,10 +341,10 @@ class LKJCholeskyCov(Continuous):
 
     def __new__(cls, name, *args, compute_corr: bool = True, store_in_trace: bool = True, **kwargs):
         packed = super().__new__(cls, name, *args, **kwargs)
-        n = int(packed.type.shape[-1])
-        n = int(round((np.sqrt(8 * n + 1) - 1) / 2))
         if not compute_corr:
             return packed
+        n = _packed_length(packed)
+        n = int(round((np.sqrt(8 * n + 1) - 1) / 2))
         from varbayes.model.variables import Deterministic
 
         chol = expand_packed_triangular(n, packed)
@@ -379,6 +412,17 @@ class LKJCholeskyCov(Continuous):
     def default_transform(self):
         return transforms.CholeskyCovPackedTransform(self.n)
 
+    def support(self) -> Support:
+        rows, cols = np.tril_indices(self.n)
+        diagonal = rows == cols
+        return Support(
+            "packed lower-triangular Cholesky factors with a positive diagonal",
+            rows=RowTest(
+                lambda v: np.all(v[..., diagonal] > 0, axis=-1), "a Cholesky factor with a positive diagonal"
+            ),
+            event_size=self.n * (self.n + 1) // 2,
+        )
+
 
 class LKJCorr(Continuous):
     """LKJ distribution over ``n x n`` correlation matrices, density proportional to ``det(C)**(eta - 1)``.
@@ -400,7 +444,7 @@ class LKJCorr(Continuous):
         packed = super().__new__(cls, name, *args, **kwargs)
         if not return_matrix:
             return packed
-        m = int(packed.type.shape[-1])
+        m = _packed_length(packed)
         n = int(round((1 + np.sqrt(1 + 8 * m)) / 2))
         return transforms.LKJCorrTransform(n)._matrix(packed)
 
@@ -442,3 +486,23 @@ class LKJCorr(Continuous):
 
     def default_transform(self):
         return transforms.LKJCorrTransform(self.n)
+
+    def support(self) -> Support:
+        n = self.n
+
+        def positive_definite(value):
+            rows, cols = np.triu_indices(n, 1)
+            corr = np.broadcast_to(np.eye(n), (*value.shape[:-1], n, n)).copy()
+            corr[..., rows, cols] = value
+            corr[..., cols, rows] = value
+            return np.linalg.eigvalsh(corr)[..., 0] > 0
+
+        return Support(
+            "upper-triangle entries in (-1, 1) of a positive-definite correlation matrix",
+            lower=-1.0,
+            upper=1.0,
+            lower_open=True,
+            upper_open=True,
+            rows=RowTest(positive_definite, "the upper triangle of a positive-definite correlation matrix"),
+            event_size=n * (n - 1) // 2,
+        )

@@ -14,9 +14,13 @@ from varbayes.distributions.base import (
     check_exclusive,
     constant_value,
     draw,
+    folded_value,
     positive,
+    xlog1py,
+    xlogy,
 )
 from varbayes.distributions.continuous import sigma_from
+from varbayes.distributions.support import NON_NEGATIVE, POSITIVE, Support
 
 __all__ = ["Exponential", "Gamma", "InverseGamma", "Beta", "LogNormal", "Weibull", "ChiSquared"]
 
@@ -31,6 +35,12 @@ def _positive_params(dist_name: str, **values):
         check_constant(name, var, positive, f"{name} must be positive")
         out.append(var)
     return out
+
+
+def _not_one(param):
+    """Where a shape parameter differs from 1 (or may: it is not a constant)."""
+    value = folded_value(param)
+    return True if value is None else value != 1
 
 
 def _gamma(shape, scale, **kwargs):
@@ -75,6 +85,9 @@ class Exponential(Continuous):
     def default_transform(self):
         return transforms.log
 
+    def support(self) -> Support:
+        return NON_NEGATIVE
+
 
 class Gamma(Continuous):
     """Gamma distribution with shape ``alpha`` and rate ``beta`` (or mean ``mu`` and standard deviation ``sigma``).
@@ -114,6 +127,9 @@ class Gamma(Continuous):
 
     def default_transform(self):
         return transforms.log
+
+    def support(self) -> Support:
+        return POSITIVE
 
 
 class InverseGamma(Continuous):
@@ -158,6 +174,9 @@ class InverseGamma(Continuous):
     def default_transform(self):
         return transforms.log
 
+    def support(self) -> Support:
+        return POSITIVE
+
 
 class Beta(Continuous):
     """Beta distribution on ``(0, 1)`` with ``alpha`` and ``beta`` (or mean ``mu`` and standard deviation ``sigma``).
@@ -192,7 +211,8 @@ class Beta(Continuous):
 
     def logp(self, value):
         alpha, beta = self.params["alpha"], self.params["beta"]
-        logp = (alpha - 1) * pt.log(value) + (beta - 1) * pt.log1p(-value) - pt.special.betaln(alpha, beta)
+        # finite at 0 (at 1) where alpha (beta) is 1, as the density is
+        logp = xlogy(alpha - 1, value) + xlog1py(beta - 1, -value) - pt.special.betaln(alpha, beta)
         return bounded(logp, value >= 0, value <= 1)
 
     def _random(self, rng, size):
@@ -204,6 +224,17 @@ class Beta(Continuous):
 
     def default_transform(self):
         return transforms.logodds
+
+    def support(self) -> Support:
+        # the density is finite at 0 only where alpha is 1 (at 1, where beta is 1); elsewhere
+        # it is 0 or infinite there, and so is the observation's log-density
+        return Support(
+            "the interval {left}0, 1{right}",
+            lower=0.0,
+            upper=1.0,
+            lower_open=_not_one(self.params["alpha"]),
+            upper_open=_not_one(self.params["beta"]),
+        )
 
 
 class LogNormal(Continuous):
@@ -237,6 +268,9 @@ class LogNormal(Continuous):
     def default_transform(self):
         return transforms.log
 
+    def support(self) -> Support:
+        return POSITIVE
+
 
 class Weibull(Continuous):
     """Weibull distribution with shape ``alpha`` and scale ``beta``.
@@ -256,7 +290,7 @@ class Weibull(Continuous):
     def logp(self, value):
         alpha, beta = self.params["alpha"], self.params["beta"]
         z = value / beta
-        logp = pt.log(alpha) - pt.log(beta) + (alpha - 1) * pt.log(z) - z**alpha
+        logp = pt.log(alpha) - pt.log(beta) + xlogy(alpha - 1, z) - z**alpha
         return bounded(logp, value >= 0)
 
     def _random(self, rng, size):
@@ -270,6 +304,10 @@ class Weibull(Continuous):
 
     def default_transform(self):
         return transforms.log
+
+    def support(self) -> Support:
+        # (alpha - 1) log(x) is finite at x = 0 only where alpha is 1 (the exponential)
+        return Support("the interval {left}0, inf)", lower=0.0, lower_open=_not_one(self.params["alpha"]))
 
 
 class ChiSquared(Continuous):
@@ -299,3 +337,6 @@ class ChiSquared(Continuous):
 
     def default_transform(self):
         return transforms.log
+
+    def support(self) -> Support:
+        return POSITIVE

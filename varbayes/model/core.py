@@ -22,8 +22,13 @@ import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.replace import clone_replace
+from pytensor.graph.traversal import graph_inputs
+from pytensor.scalar.basic import Cast
+from pytensor.tensor.elemwise import Elemwise
+from pytensor.tensor.type import TensorType
 
 from varbayes.distributions.base import UNSET, Distribution
+from varbayes.distributions.support import check_observed
 from varbayes.model.scaling import total_size_scale
 
 __all__ = ["Model", "modelcontext", "FreeRV", "ObservedRV"]
@@ -262,18 +267,28 @@ class Model:
         for model in self._lineage():
             model._reg.observed[name] = rv
         self._add_name(name, data, dims)
+        from varbayes.data.minibatch import is_minibatch
+
+        if is_minibatch(observed):
+            # new rows (set_value, update_shared, a streaming window) are checked before they replace the old
+            support = dist.support()
+            observed.add_check(lambda value: check_observed(dist, name, value, support))
         return data
 
     def _observed_data(self, name: str, dist: Distribution, observed) -> Variable:
         if _is_pandas(observed):
             observed = observed.to_numpy()
+        if isinstance(observed, np.ma.MaskedArray):
+            observed = _unmasked(name, dist, observed)
+        support = dist.support()
         if isinstance(observed, Variable):
             data = observed
+            current = observed_value(observed)
+            if current is not None:
+                check_observed(dist, name, current, support)
             value = observed.get_value() if isinstance(observed, SharedVariable) else (
                 observed.data if isinstance(observed, Constant) else None
             )
-            if value is not None:
-                _check_observed_values(name, dist, np.asarray(value))
             if dist.discrete and not data.dtype.startswith(("int", "uint", "bool")):
                 if value is None or np.any(np.asarray(value) != np.round(np.asarray(value))):
                     raise TypeError(f"'{name}': observed data for a discrete distribution must be integers")
@@ -282,7 +297,7 @@ class Model:
             value = np.asarray(observed)
             if value.dtype.kind not in "biuf":
                 raise TypeError(f"'{name}': observed must be numeric, got dtype {value.dtype}")
-            _check_observed_values(name, dist, value)
+            check_observed(dist, name, value, support)
             value = value.astype(dist.dtype)
             data = pytensor.shared(value, name=name)
         if tuple(s for s in data.type.shape) and all(s is not None for s in data.type.shape):
@@ -530,12 +545,47 @@ def _evaluate_in_order(model: Model, names: list[str], graphs: list[Variable]) -
     return results
 
 
-def _check_observed_values(name: str, dist: Distribution, value: np.ndarray) -> None:
-    if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-        bad = int(np.sum(~np.isfinite(value)))
-        raise ValueError(f"'{name}': observed data contains {bad} NaN or infinite value(s)")
-    if dist.discrete and value.dtype.kind == "f" and np.any(value != np.round(value)):
-        raise TypeError(f"'{name}': observed data for discrete {type(dist).__name__} must be integers")
+def observed_value(data: Variable) -> np.ndarray | None:
+    """The numbers behind observed ``data`` now, or ``None`` when they are known only at run time.
+
+    Casts are looked through, so float data observed by a discrete
+    distribution is checked before it is cast to integers; a Minibatch gives
+    its source (the rows in memory), from which every batch is drawn.
+    """
+    from varbayes.data.minibatch import batch_indices, is_minibatch
+
+    while data.owner is not None and _is_cast(data.owner.op):
+        data = data.owner.inputs[0]
+    if is_minibatch(data):
+        return np.asarray(data.shared.get_value(borrow=True))
+    if isinstance(data, SharedVariable):
+        return np.asarray(data.get_value(borrow=True))
+    if isinstance(data, Constant):
+        return np.asarray(data.data)
+    # an expression of data (``y_data[:, 0]``): evaluated unless it draws random numbers or needs a variable
+    inputs = list(graph_inputs([data]))
+    fixed = all(
+        isinstance(v, Constant) or (isinstance(v, SharedVariable) and isinstance(v.type, TensorType)) for v in inputs
+    )
+    if not fixed or batch_indices([data]):
+        return None
+    return np.asarray(pytensor.function([], data, mode="FAST_COMPILE")())
+
+
+def _is_cast(op) -> bool:
+    return isinstance(op, Elemwise) and isinstance(op.scalar_op, Cast)
+
+
+def _unmasked(name: str, dist: Distribution, observed: np.ma.MaskedArray) -> np.ndarray:
+    """The data of a masked array without masked entries (missing values are not imputed)."""
+    mask = np.ma.getmaskarray(observed)
+    if mask.any():
+        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
+        raise ValueError(
+            f"{type(dist).__name__} '{name}': observed data has {int(mask.sum())} masked value(s), "
+            f"the first at index {index}; missing values are not imputed: drop those entries"
+        )
+    return np.ma.getdata(observed)
 
 
 def _is_pandas(value) -> bool:
