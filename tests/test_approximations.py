@@ -391,3 +391,30 @@ def test_trace_and_posterior_plots_accept_approximation_samples(small_model):
     assert pm.plot_posterior(samples, var_names=["s"], color="LightSeaGreen") is not None
     assert pm.plot_posterior(approx, var_names=["d"]) is not None
     plt.close("all")
+
+
+def test_pytensor_evaluates_with_python_kernels_unless_told_otherwise():
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import time, pytensor, pytensor.tensor as pt, varbayes as pm\n"
+        "print(pytensor.config.linker)\n"
+        "with pm.Model():\n"
+        "    x = pm.Normal('x', 0.0, 1.0, shape=3)\n"
+        "    approx = pm.MeanField(random_seed=0)\n"
+        "node = pt.exp(approx.sample_node(x, size=100)).mean(0)\n"
+        "start = time.perf_counter(); node.eval(); print(time.perf_counter() - start)\n"
+    )
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    for name in ("PYTENSOR_FLAGS", "VARBAYES_PYTENSOR_LINKER"):
+        env.pop(name, None)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    linker, seconds = out.stdout.split()
+    assert linker == "py"
+    assert float(seconds) < 0.5  # nothing to compile on a first .eval()
+    for setting in ({"VARBAYES_PYTENSOR_LINKER": "auto"}, {"PYTENSOR_FLAGS": "linker=cvm"}):
+        out = subprocess.run([sys.executable, "-c", script], env={**env, **setting}, capture_output=True, text=True,
+                             check=True)
+        assert out.stdout.split()[0] == setting.get("PYTENSOR_FLAGS", "linker=auto").split("=")[1]

@@ -42,6 +42,7 @@ _jax.config.update("jax_enable_x64", True)
 from varbayes import config  # noqa: E402
 
 config._compilation_cache_from_environment()
+config._pytensor_eval_linker()
 
 from varbayes import math  # noqa: E402
 from varbayes.config import floatX, set_seed, set_tt_rng  # noqa: E402

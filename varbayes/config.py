@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -150,3 +151,44 @@ def _compilation_cache_from_environment() -> None:
         set_compilation_cache(os.environ.get("VARBAYES_CACHE_DIR") or True)
     except (ValueError, ImportError):
         pass  # a read-only home or no platformdirs: run without the disk cache
+
+
+def _pytensor_eval_linker() -> None:
+    """Let PyTensor evaluate ``.eval()`` and predictive graphs with its Python kernels.
+
+    varbayes runs every inference loop in JAX; PyTensor itself evaluates only
+    small expressions (``sample_node(...).eval()``, Tracker callables, initial
+    points, forward draws). Its default linker compiles each new function
+    with Numba, which costs about a second on first use in a process, where
+    the Python kernels (numpy, after PyTensor's rewrites) start in
+    milliseconds and run such expressions within a fraction of a millisecond.
+    Applied only when the user chose neither a linker nor a mode
+    (``PYTENSOR_FLAGS``); ``VARBAYES_PYTENSOR_LINKER=auto`` keeps PyTensor's default.
+    """
+    chosen = os.environ.get("VARBAYES_PYTENSOR_LINKER", "py").strip()
+    flags = os.environ.get("PYTENSOR_FLAGS", "")
+    if chosen == "auto" or "linker" in flags or "mode" in flags:
+        return
+    if pytensor.config.linker == "auto" and pytensor.config.mode == "Mode":
+        pytensor.config.linker = chosen
+
+
+@lru_cache(maxsize=1)
+def quick_eval_mode():
+    """The PyTensor mode of the one-off evaluations varbayes makes itself.
+
+    Initial points, static shapes, constant data and transforms of a trace
+    are small graphs evaluated once: PyTensor's Python kernels without graph
+    rewrites run them at once, where compiling (C or Numba) costs more than
+    the evaluation by orders of magnitude.
+
+    Examples
+    --------
+    >>> import pytensor, pytensor.tensor as pt
+    >>> from varbayes.config import quick_eval_mode
+    >>> float(pytensor.function([], pt.exp(pt.constant(0.0)), mode=quick_eval_mode())())
+    1.0
+    """
+    from pytensor.compile.mode import Mode
+
+    return Mode(linker="py", optimizer=None)

@@ -17,6 +17,7 @@ import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
 
+from varbayes.config import quick_eval_mode
 from varbayes.distributions.support import INTEGERS, REAL, Support
 from varbayes.rng import advance_on_eval, shared_generator
 
@@ -220,7 +221,7 @@ class Distribution:
         # shared variables (data) keep their current values; placeholders get zeros
         inputs = [v for v in graph_inputs(shapes) if not isinstance(v, (Constant, SharedVariable))]
         givens = {v: np.zeros([1 if s is None else s for s in v.type.shape], dtype=v.dtype) for v in inputs}
-        fn = pytensor.function(list(givens), shapes, on_unused_input="ignore", mode="FAST_COMPILE")
+        fn = pytensor.function(list(givens), shapes, on_unused_input="ignore", mode=quick_eval_mode())
         values = fn(*givens.values())
         return tuple(np.broadcast_shapes(*[tuple(int(s) for s in v) for v in values]))
 

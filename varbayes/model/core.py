@@ -27,6 +27,7 @@ from pytensor.scalar.basic import Cast
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.type import TensorType
 
+from varbayes.config import quick_eval_mode
 from varbayes.distributions.base import UNSET, Distribution
 from varbayes.distributions.support import check_observed
 from varbayes.model.scaling import total_size_scale
@@ -508,7 +509,7 @@ class Model:
         point = self.initial_point() if point is None else point
         terms = self.logp_terms(jacobian=True)
         inputs = self.value_vars
-        fn = pytensor.function(inputs, list(terms.values()), on_unused_input="ignore", mode="FAST_COMPILE")
+        fn = pytensor.function(inputs, list(terms.values()), on_unused_input="ignore", mode=quick_eval_mode())
         values = fn(*[point[v.name] for v in inputs])
         return {name: round(float(v), round_vals) for name, v in zip(terms, values)}
 
@@ -536,7 +537,7 @@ def _evaluate_in_order(model: Model, names: list[str], graphs: list[Variable]) -
     value_vars = model.value_vars
     results = []
     for name, graph in zip(names, graphs):
-        fn = pytensor.function(value_vars, graph, on_unused_input="ignore", mode="FAST_COMPILE")
+        fn = pytensor.function(value_vars, graph, on_unused_input="ignore", mode=quick_eval_mode())
         args = [values.get(v, np.zeros(v.type.shape, dtype=v.dtype)) for v in value_vars]
         out = np.asarray(fn(*args))
         vv = next(v for v in value_vars if v.name == name)
@@ -569,7 +570,7 @@ def observed_value(data: Variable) -> np.ndarray | None:
     )
     if not fixed or batch_indices([data]):
         return None
-    return np.asarray(pytensor.function([], data, mode="FAST_COMPILE")())
+    return np.asarray(pytensor.function([], data, mode=quick_eval_mode())())
 
 
 def _is_cast(op) -> bool:

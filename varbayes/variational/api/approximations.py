@@ -14,7 +14,7 @@ import pytensor
 import pytensor.tensor as pt
 
 from varbayes.compile import compile_model
-from varbayes.config import default_seed
+from varbayes.config import default_seed, quick_eval_mode
 from varbayes.model.core import Model, modelcontext
 from varbayes.variational.api.draws import sample_constrained
 from varbayes.variational.core import families
@@ -478,6 +478,6 @@ def _histogram_from_trace(trace, model, ravel) -> np.ndarray:
         values = values.reshape(-1, *layout.constrained_shape)
         if layout.transform is not None:
             x = pt.tensor(shape=(None, *layout.constrained_shape), dtype="float64")
-            values = pytensor.function([x], layout.transform.forward(x), mode="FAST_COMPILE")(values)
+            values = pytensor.function([x], layout.transform.forward(x), mode=quick_eval_mode())(values)
         columns.append(np.asarray(values, dtype="float64").reshape(values.shape[0], -1))
     return np.concatenate(columns, axis=1)

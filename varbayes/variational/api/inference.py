@@ -190,7 +190,9 @@ class Inference:
 
         >>> import os, tempfile
         >>> path = os.path.join(tempfile.mkdtemp(), "fit.npz")
-        >>> approx = advi.fit(3000, checkpoint=path, resume=True, progressbar=False)
+        >>> with pm.Model():
+        ...     x = pm.Normal("x", 1.0, 2.0)
+        ...     approx = pm.ADVI(random_seed=1).fit(3000, checkpoint=path, resume=True, progressbar=False)
         >>> len(approx.hist)
         3000
         """
