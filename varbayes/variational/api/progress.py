@@ -47,20 +47,26 @@ class FitProgress:
 
             if self.total is None:
                 # until converged: no fraction or time remaining to show
-                columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} it"),
+                columns = (SpinnerColumn("line"), TextColumn("{task.description}"), TextColumn("{task.completed:,} it"),
                            TimeElapsedColumn(), TextColumn("{task.fields[rate]}"))
             else:
                 columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                            MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("<"), TimeRemainingColumn(),
                            TextColumn("{task.fields[rate]}"))
+            console = Console(file=sys.stderr)
+            if not console.is_terminal:
+                console.width = max(console.width, 120)  # a log file or a pipe: room for every column
             self._progress = Progress(
                 *columns,
-                console=Console(file=sys.stderr),
+                console=console,
                 refresh_per_second=8,
                 transient=False,
             )
             self._progress.start()
-            self._task = self._progress.add_task("Average Loss = …", total=self.total, rate="")
+            # ASCII text, and no column truncated: a character outside rich's fast path (the
+            # ellipsis of a truncated column, a braille spinner) loads its Unicode width
+            # tables, a tenth of a second at the end of a first fit
+            self._task = self._progress.add_task("Average Loss = ...", total=self.total, rate="")
         return self
 
     def update(self, completed: int, average_loss: float, rate: float) -> None:
