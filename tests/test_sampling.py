@@ -406,3 +406,38 @@ def test_mean_acceptance_after_tuning_matches_target_accept(name):
         trace = pm.sample(1000, tune=1000, chains=4, target_accept=0.9, progressbar=False, random_seed=1)
     acceptance = float(trace.sample_stats["acceptance_rate"].mean())
     assert acceptance == pytest.approx(0.9, abs=0.02)
+
+
+def test_find_map_goes_on_where_the_optimiser_stopped_with_a_large_gradient():
+    # badly scaled columns: L-BFGS-B stops on a small relative change of the objective
+    # with the gradient near 100 and the third coefficient 500 away from the mode
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5000, 3)) * np.array([1.0, 1000.0, 0.001])
+    y = 3.0 + x @ np.array([1.0, 0.002, 500.0]) + rng.normal(0, 0.1, size=5000)
+    exact = np.linalg.lstsq(np.c_[np.ones(5000), x], y, rcond=None)[0]
+    with pm.Model():
+        a = pm.Flat("a")
+        b = pm.Flat("b", shape=3)
+        s = pm.HalfFlat("s")
+        pm.Normal("y", a + pm.math.dot(x, b), s, observed=y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the answer is right: no warning
+            point, raw = pm.find_MAP(start={"s": 1e-3}, return_raw=True, progressbar=False)
+    np.testing.assert_allclose(point["b"], exact[1:], rtol=1e-4)
+    assert raw["retried"] and raw["grad_max"] < 1e-2
+    assert raw["retried_from"].success and np.max(np.abs(raw["retried_from"].jac)) > 10
+
+
+def test_find_map_warns_and_names_the_variable_when_it_cannot_finish():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5000, 3)) * np.array([1.0, 1000.0, 0.001])
+    y = 3.0 + x @ np.array([1.0, 0.002, 500.0]) + rng.normal(0, 0.1, size=5000)
+    with pm.Model():
+        a = pm.Flat("a")
+        b = pm.Flat("b", shape=3)
+        s = pm.HalfFlat("s")
+        pm.Normal("y", a + pm.math.dot(x, b), s, observed=y)
+        # too few iterations for either method: the point is returned with a warning, not as a success
+        with pytest.warns(UserWarning, match=r"did not converge: the gradient is still large .*largest gradients in 's_log__'"):
+            point, raw = pm.find_MAP(start={"s": 1e-3}, maxeval=5, return_raw=True, progressbar=False)
+    assert raw["grad_max"] > 1.0 and -raw.fun >= raw["start_logp"]

@@ -63,6 +63,41 @@ def _start_theta(model, compiled, start: dict | None) -> np.ndarray:
     return theta
 
 
+def _gradient_tolerance(value: float) -> float:
+    # the log-density's scale grows with the data; so does the gradient an optimiser leaves
+    return 1e-3 * max(1.0, abs(value)) ** 0.5
+
+
+def _unfinished(value, grad, start_value) -> bool:
+    """Whether the optimiser's answer needs another go: worse than the start, or a large gradient."""
+    if not np.isfinite(value) or value > start_value:
+        return True
+    return bool(grad.size) and float(np.max(np.abs(grad))) > _gradient_tolerance(value)
+
+
+def _problem(value, grad, start_value, result) -> str | None:
+    """What is wrong with the final point, in words, or None."""
+    if not np.isfinite(value):
+        return "the log-density is not finite at the point found"
+    if value > start_value:
+        return f"the log-density at the point found ({-value:,.6g}) is lower than at the start ({-start_value:,.6g})"
+    if grad.size and float(np.max(np.abs(grad))) > _gradient_tolerance(value):
+        return f"the gradient is still large (max |grad| = {float(np.max(np.abs(grad))):.3g})"
+    if not result.success and result.get("retried_from") is None:
+        return str(result.message)
+    return None
+
+
+def _largest_gradients(ravel, grad, count: int = 3) -> str:
+    """The value variables holding the largest gradient components, with their size."""
+    sizes = []
+    for layout in ravel.vars:
+        part = grad[layout.offset : layout.offset + layout.size]
+        sizes.append((float(np.max(np.abs(part))) if part.size else 0.0, layout.value_name))
+    sizes.sort(reverse=True)
+    return ", ".join(f"'{name}' ({size:.3g})" for size, name in sizes[:count])
+
+
 def find_MAP(
     start: dict | None = None,
     method: str = "L-BFGS-B",
@@ -78,7 +113,12 @@ def find_MAP(
     Minimises the negative log-density (without Jacobian terms, so the mode
     is that of the constrained variables) over the unconstrained parameters
     with :func:`scipy.optimize.minimize`; value and gradient come from one
-    jitted JAX function.
+    jitted JAX function. The answer is then checked: where its gradient is
+    still large or its log-density is below the start's, a trust-region
+    Newton method (``trust-ncg`` with exact Hessian-vector products) goes on
+    from the better point; a point that still fails the check is returned
+    with a warning naming the variables with the largest gradients, never
+    silently.
 
     Parameters
     ----------
@@ -96,7 +136,11 @@ def find_MAP(
     progressbar : bool
         Print the final log-density and gradient norm.
     return_raw : bool
-        Also return scipy's ``OptimizeResult``.
+        Also return scipy's ``OptimizeResult`` of the optimiser whose point is
+        returned, with ``start_logp``, ``grad_max`` (largest gradient
+        component at the point), ``retried`` (whether the Newton method
+        went on from the first answer) and, when its point was kept,
+        ``retried_from`` (the first optimiser's result) added.
     **kwargs
         Passed to :func:`scipy.optimize.minimize`.
 
@@ -136,8 +180,16 @@ def find_MAP(
             value = np.inf  # lets line searches back off from invalid regions
         return value, grad
 
+    @jax.jit
+    def hessian_vector(theta, vector):
+        return jax.jvp(lambda t: value_and_grad(t)[1], (theta,), (vector,))[1]
+
+    def hessp(theta, vector):
+        return np.asarray(hessian_vector(jnp.asarray(theta), jnp.asarray(vector)), dtype=np.float64)
+
     theta0 = _start_theta(model, compiled, start)
-    if not np.isfinite(fun(theta0)[0]):
+    start_value = fun(theta0)[0]
+    if not np.isfinite(start_value):
         raise ValueError("the log-density is not finite at the starting point; give a valid `start`")
     gradient_free = method.lower() in _GRADIENT_FREE
     options = {"maxiter": maxeval, **kwargs.pop("options", {})}
@@ -146,12 +198,40 @@ def find_MAP(
         result = optimize.minimize(lambda t: fun(t)[0], theta0, method=method, options=options, **kwargs)
     else:
         result = optimize.minimize(fun, theta0, jac=True, method=method, options=options, **kwargs)
-    if not result.success:
-        warnings.warn(f"find_MAP did not converge: {result.message}", UserWarning, stacklevel=2)
     theta = np.asarray(result.x, dtype=np.float64)
+    value, grad = fun(theta)
+    retried = None
+    if _unfinished(value, grad, start_value):
+        # An optimiser can stop on a small relative change of the objective while the
+        # gradient is still large (badly scaled or curved posteriors): go on with a
+        # trust-region Newton method, whose exact Hessian-vector products from JAX cope
+        # with poor scaling, from the better of the start and the first answer.
+        origin = theta if value <= start_value else theta0
+        retry = optimize.minimize(
+            fun, origin, jac=True, hessp=hessp, method="trust-ncg",
+            options={"maxiter": maxeval, "gtol": 1e-8},
+        )
+        retry_value, retry_grad = fun(np.asarray(retry.x, dtype=np.float64))
+        retried = retry
+        if retry_value <= min(value, start_value) or not np.isfinite(value):
+            # the Newton method's own stop ("failure to predict improvement" near the optimum
+            # is common) matters less than the checks of value and gradient made next
+            retry["retried_from"] = result
+            result, theta, value, grad = retry, np.asarray(retry.x, dtype=np.float64), retry_value, retry_grad
+    problem = _problem(value, grad, start_value, result)
+    if problem is not None:
+        worst = _largest_gradients(compiled.ravel, grad)
+        warnings.warn(
+            f"find_MAP did not converge: {problem}; largest gradients in {worst}. The point returned is the "
+            "best found; try another `start`, `method`, or a reparameterised model.",
+            UserWarning,
+            stacklevel=2,
+        )
+    result["start_logp"] = -float(start_value)
+    result["grad_max"] = float(np.max(np.abs(grad))) if grad.size else 0.0
+    result["retried"] = retried is not None
     if progressbar:
-        grad_norm = float(np.linalg.norm(fun(theta)[1]))
-        print(f"logp = {-float(result.fun):,.4g}, ||grad|| = {grad_norm:.4g}", file=sys.stderr)
+        print(f"logp = {-float(value):,.4g}, ||grad|| = {float(np.linalg.norm(grad)):.4g}", file=sys.stderr)
 
     values = compiled.constrained(jnp.asarray(theta))
     names = list(model.free_rv_info) + [str(d.name) for d in model.deterministics]
