@@ -4,6 +4,7 @@ Statistical checks use fixed seeds; tolerances are stated next to each
 assertion, in units of the Monte Carlo standard error where one applies.
 """
 
+import logging
 import warnings
 
 import numpy as np
@@ -163,12 +164,29 @@ def test_adapt_diag_init_starts_chains_together(conjugate_normal):
     assert abs(float(trace.posterior["mu"].mean()) - post_mean) < 5 * post_sd / np.sqrt(300)
 
 
-def test_progressbar_and_messages(conjugate_normal, capsys):
+def test_progressbar_and_messages(conjugate_normal, caplog):
     model, *_ = conjugate_normal
-    sample(50, tune=50, chains=2, random_seed=1, progressbar=True, model=model)
-    err = capsys.readouterr().err
-    assert "NUTS: [mu]" in err
-    assert "Sampling 2 chains" in err
+    with caplog.at_level(logging.INFO, logger="varbayes"):
+        sample(50, tune=50, chains=2, random_seed=1, progressbar=True, model=model)
+    messages = "\n".join(r.getMessage() for r in caplog.records if r.name == "varbayes")
+    assert "Initializing NUTS using jitter+adapt_diag..." in messages
+    assert "NUTS: [mu]" in messages
+    assert "Sampling 2 chains" in messages
+
+
+def test_messages_go_through_the_varbayes_logger_and_can_be_silenced(conjugate_normal, capfd):
+    model, *_ = conjugate_normal
+    logger = logging.getLogger("varbayes")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        sample(30, tune=30, chains=2, random_seed=1, progressbar=False, model=model, compute_convergence_checks=False)
+        with model:
+            pm.fit(100, progressbar=False, random_seed=1)
+            pm.find_MAP()
+    finally:
+        logger.setLevel(level)
+    assert capfd.readouterr().err == ""
 
 
 def test_default_chains_is_at_least_two(conjugate_normal):

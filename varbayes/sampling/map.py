@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import warnings
 
 import jax
@@ -12,6 +11,7 @@ import pytensor
 import pytensor.tensor as pt
 
 from varbayes.compile import compile_model
+from varbayes.logs import log
 from varbayes.model import modelcontext
 from varbayes.model.scaling import total_size_scale
 
@@ -231,7 +231,7 @@ def find_MAP(
     result["grad_max"] = float(np.max(np.abs(grad))) if grad.size else 0.0
     result["retried"] = retried is not None
     if progressbar:
-        print(f"logp = {-float(value):,.4g}, ||grad|| = {float(np.linalg.norm(grad)):.4g}", file=sys.stderr)
+        log.info(f"logp = {-float(value):,.4g}, ||grad|| = {float(np.linalg.norm(grad)):.4g}")
 
     values = compiled.constrained(jnp.asarray(theta))
     names = list(model.free_rv_info) + [str(d.name) for d in model.deterministics]

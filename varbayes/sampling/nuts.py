@@ -11,7 +11,6 @@ depend on how the run was cut into chunks.
 from __future__ import annotations
 
 import os
-import sys
 import time
 import warnings
 import weakref
@@ -24,6 +23,7 @@ import numpy as np
 
 from varbayes.compile import compile_model
 from varbayes.config import default_seed
+from varbayes.logs import log
 from varbayes.model import modelcontext
 from varbayes.output import to_datatree
 from varbayes.sampling import adaptation
@@ -248,6 +248,13 @@ def sample(
     xarray.DataTree or dict
         Groups ``posterior`` (constrained free variables and deterministics,
         dims ``(chain, draw, ...)``), ``sample_stats`` and ``observed_data``.
+        ``sample_stats`` holds, per draw and with PyMC's names: ``lp``,
+        ``diverging``, ``energy``, ``step_size``, ``tree_depth`` (trajectory
+        doublings), ``n_steps`` (leapfrog steps), ``acceptance_rate`` (mean
+        Metropolis acceptance over the trajectory) and
+        ``reached_max_treedepth`` (``tree_depth >= max_treedepth``: the
+        trajectory was cut before it turned). Messages ("Initializing NUTS
+        using ...") are ``INFO`` records of the ``varbayes`` logger.
 
     Raises
     ------
@@ -407,4 +414,4 @@ def _check_arguments(draws, tune, chains, target_accept, init, max_treedepth, di
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    log.info(message)

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
+from varbayes.logs import log
 
 __all__ = ["FitProgress", "log"]
-
-log = logging.getLogger("varbayes")
-if not log.handlers:
-    _handler = logging.StreamHandler(sys.stderr)
-    _handler.setFormatter(logging.Formatter("%(message)s"))
-    log.addHandler(_handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
 
 
 class FitProgress:
