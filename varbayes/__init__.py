@@ -54,6 +54,12 @@ from varbayes.model import Deterministic, Model, Potential, modelcontext  # noqa
 __version__ = "0.1.0"
 from varbayes.variational import *  # noqa: E402,F403
 from varbayes.variational import callbacks  # noqa: E402
-from varbayes.sampling import find_MAP, sample, sample_posterior_predictive, sample_prior_predictive  # noqa: E402
+from varbayes.sampling import (  # noqa: E402
+    compute_log_likelihood,
+    find_MAP,
+    sample,
+    sample_posterior_predictive,
+    sample_prior_predictive,
+)
 from varbayes.plots import plot_posterior, plot_trace, traceplot  # noqa: E402
 from varbayes.output import to_datatree  # noqa: E402

@@ -21,7 +21,7 @@ def is_datatree(value) -> bool:
     xarray = sys.modules.get("xarray")
     return xarray is not None and isinstance(value, xarray.DataTree)
 
-__all__ = ["to_datatree", "observed_data_dict"]
+__all__ = ["to_datatree", "observed_data_dict", "constant_data_dict"]
 
 _SAMPLE_DIMS = ("chain", "draw")
 
@@ -37,6 +37,30 @@ def observed_data_dict(model) -> dict[str, np.ndarray]:
         value = _data_value(rv.data)
         if value is not None:
             out[name] = value
+    return out
+
+
+def constant_data_dict(model) -> dict[str, np.ndarray]:
+    """The current values of a model's ``Data`` containers that are not observed data themselves.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import varbayes as pm
+    >>> with pm.Model() as model:
+    ...     x = pm.Data("x", np.arange(3.0))
+    ...     y = pm.Data("y", np.ones(3))
+    ...     b = pm.Normal("b", 0.0, 1.0)
+    ...     _ = pm.Normal("obs", b * x, 1.0, observed=y)
+    >>> sorted(constant_data_dict(model))
+    ['x']
+    """
+    observed = {id(rv.data) for rv in model.observed_rv_info.values()}
+    out = {}
+    for name in sorted(getattr(model, "_data_names", ())):
+        var = model[name]
+        if id(var) not in observed and isinstance(var, SharedVariable):
+            out[name] = np.asarray(var.get_value())
     return out
 
 
@@ -100,6 +124,7 @@ def to_datatree(
     prior: Mapping[str, np.ndarray] | None = None,
     prior_predictive: Mapping[str, np.ndarray] | None = None,
     posterior_predictive: Mapping[str, np.ndarray] | None = None,
+    log_likelihood: Mapping[str, np.ndarray] | None = None,
     constant_data: Mapping[str, np.ndarray] | None = None,
     coords: Mapping[str, tuple] | None = None,
     dims: Mapping[str, tuple] | None = None,
@@ -120,13 +145,15 @@ def to_datatree(
         Supplies coordinates (``model.coords``) and the dims of each variable
         (``model.named_vars_to_dims``) and, unless ``observed_data`` is
         given, the observed data.
-    sample_stats, prior, prior_predictive, posterior_predictive : dict, optional
-        Further sampled groups.
+    sample_stats, prior, prior_predictive, posterior_predictive, log_likelihood : dict, optional
+        Further sampled groups (``log_likelihood``: pointwise log-likelihood
+        of each observed variable, as ArviZ's ``loo`` expects).
     observed_data : dict or bool, optional
         Observed values. ``None`` takes them from ``model`` when there is a
         model; ``False`` leaves the group out.
     constant_data : dict, optional
-        Other fixed inputs.
+        Other fixed inputs; with a ``model`` and ``None`` here, its ``Data``
+        containers that are not observed data.
     coords, dims : dict, optional
         Extra coordinates and dims, overriding the model's.
     attrs : dict, optional
@@ -160,6 +187,8 @@ def to_datatree(
         all_dims.update(model.named_vars_to_dims)
         if observed_data is None:
             observed_data = observed_data_dict(model)
+        if constant_data is None:
+            constant_data = constant_data_dict(model)
     all_coords.update({k: tuple(v) for k, v in (coords or {}).items()})
     all_dims.update({k: tuple([v] if isinstance(v, str) else v) for k, v in (dims or {}).items()})
     if observed_data is False:
@@ -168,6 +197,7 @@ def to_datatree(
     sampled = {
         "posterior": posterior,
         "posterior_predictive": posterior_predictive,
+        "log_likelihood": log_likelihood,
         "sample_stats": sample_stats,
         "prior": prior,
         "prior_predictive": prior_predictive,

@@ -37,7 +37,7 @@ def _logp_without_jacobian(model):
     return pt.cast(total, pytensor.config.floatX)
 
 
-def _start_theta(model, compiled, start: dict | None) -> np.ndarray:
+def _start_theta(model, compiled, start: dict | None, argument: str = "start") -> np.ndarray:
     theta = np.asarray(compiled.initial_theta(), dtype=np.float64).copy()
     if not start:
         return theta
@@ -57,7 +57,7 @@ def _start_theta(model, compiled, start: dict | None) -> np.ndarray:
             continue  # PyMC ignores unknown keys of a start point, e.g. deterministics
         if unconstrained.size != layout.size:
             raise ValueError(
-                f"start['{key}'] has {unconstrained.size} values; '{layout.name}' needs {layout.size}"
+                f"{argument}['{key}'] has {unconstrained.size} values; '{layout.name}' needs {layout.size}"
             )
         theta[layout.offset : layout.offset + layout.size] = unconstrained.reshape(-1)
     return theta

@@ -138,26 +138,39 @@ def _buffer_length(total_steps: int) -> int:
     return int(min(_MAX_BUFFER, 1 << max(0, int(np.ceil(np.log2(max(total_steps, 1)))))))
 
 
-def _initial_positions(compiled, init: str, chains: int, rng: np.random.Generator, check, model):
-    """Starting θ per chain and the initial inverse mass matrix."""
-    base = np.asarray(compiled.initial_theta(), dtype=np.float64)
-    n_dims = base.size
+def _initvals_theta(model, compiled, initvals, chains: int) -> np.ndarray:
+    """Starting θ per chain, ``(chains, D)``: the initial point with ``initvals`` put in."""
+    from varbayes.sampling.map import _start_theta
+
+    if initvals is None or isinstance(initvals, dict):
+        return np.tile(_start_theta(model, compiled, initvals, "initvals"), (chains, 1))
+    initvals = list(initvals)
+    if len(initvals) != chains or not all(isinstance(v, dict) for v in initvals):
+        raise ValueError(f"initvals must be a dict or a list of {chains} dicts (one per chain), got {initvals!r}")
+    return np.stack([_start_theta(model, compiled, v, "initvals") for v in initvals])
+
+
+def _initial_positions(compiled, init: str, chains: int, rng: np.random.Generator, check, model, base=None):
+    """Starting θ per chain and the initial inverse mass matrix; ``base`` (chains, D): the points jittered."""
+    if base is None:
+        base = np.tile(np.asarray(compiled.initial_theta(), dtype=np.float64), (chains, 1))
+    n_dims = base.shape[1]
     imm = np.ones((chains, n_dims))
     if init.startswith("advi"):
         base_chains, imm = _advi_start(model, chains, rng)
         return base_chains, imm
-    positions = np.tile(base, (chains, 1))
+    positions = base.copy()
     if init == "adapt_diag":
         return positions, imm
     # jitter+adapt_diag: uniform jitter in (-1, 1), retried where the density is not finite
     bad = np.ones(chains, dtype=bool)
     for _ in range(20):
-        positions[bad] = base + rng.uniform(-1.0, 1.0, size=(int(bad.sum()), n_dims))
+        positions[bad] = base[bad] + rng.uniform(-1.0, 1.0, size=(int(bad.sum()), n_dims))
         bad = ~check(positions)
         if not bad.any():
             break
     if bad.any():
-        positions[bad] = base
+        positions[bad] = base[bad]
     return positions, imm
 
 
@@ -201,6 +214,9 @@ def sample(
     discard_tuned_samples: bool = True,
     compute_convergence_checks: bool = True,
     var_names: Sequence[str] | None = None,
+    initvals: dict | Sequence[dict] | None = None,
+    idata_kwargs: dict | None = None,
+    nuts_sampler: str = "pymc",
 ):
     """Draw from the posterior with the No-U-Turn Sampler.
 
@@ -242,6 +258,18 @@ def sample(
         Warn about R-hat > 1.01 and low effective sample sizes.
     var_names : sequence of str, optional
         Free variables and deterministics to keep; all by default.
+    initvals : dict or list of dict, optional
+        Starting values by variable name (constrained) or value-variable
+        name (unconstrained), for every chain or one dict per chain;
+        ``jitter+adapt_diag`` jitters around them. Variables left out start
+        at the model's initial point.
+    idata_kwargs : dict, optional
+        ``{"log_likelihood": True}`` adds the pointwise ``log_likelihood``
+        group (see :func:`compute_log_likelihood`); ``coords`` and ``dims``
+        add to the model's.
+    nuts_sampler : {'pymc', 'blackjax'}
+        Both name this sampler (NUTS from blackjax, chains in one compiled
+        program); accepted for code written for PyMC.
 
     Returns
     -------
@@ -278,6 +306,15 @@ def sample(
         chains = max(2, int(cores))
     chains = _default_chains() if chains is None else chains
     _check_arguments(draws, tune, chains, target_accept, init, max_treedepth, discard_tuned_samples)
+    if nuts_sampler not in ("pymc", "blackjax"):
+        raise ValueError(
+            f"nuts_sampler={nuts_sampler!r} is not available: varbayes samples with NUTS from blackjax in one "
+            "compiled program; nuts_sampler may be 'pymc' or 'blackjax' (the same sampler)"
+        )
+    idata_kwargs = dict(idata_kwargs or {})
+    unknown = set(idata_kwargs) - {"log_likelihood", "coords", "dims"}
+    if unknown:
+        raise ValueError(f"idata_kwargs {sorted(unknown)} are not supported; supported: log_likelihood, coords, dims")
     init = "jitter+adapt_diag" if init == "auto" else init
     compiled = compile_model(model)
     names = _output_names(model, compiled)
@@ -300,7 +337,8 @@ def sample(
         return np.isfinite(lp) & np.all(np.isfinite(grad), axis=-1)
 
     _say(f"Initializing NUTS using {init}...")
-    positions, imm = _initial_positions(compiled, init, chains, rng, finite_start, model)
+    base = _initvals_theta(model, compiled, initvals, chains)
+    positions, imm = _initial_positions(compiled, init, chains, rng, finite_start, model, base)
     state = init_fn(jnp.asarray(positions), step_size, jnp.asarray(imm), data)
     keys = jax.random.split(jax.random.key(seed), chains)
     schedule = jnp.asarray(adaptation.schedule(tune, draws, total))
@@ -362,9 +400,15 @@ def sample(
         model=model,
         sample_stats=sample_stats,
         attrs={"sampling_time": seconds, "tuning_steps": tune},
+        coords=idata_kwargs.get("coords"),
+        dims=idata_kwargs.get("dims"),
     )
     if compute_convergence_checks:
         check_convergence(trace, [n for n in free_names if n in keep])
+    if idata_kwargs.get("log_likelihood"):
+        from varbayes.sampling.log_likelihood import compute_log_likelihood
+
+        trace = compute_log_likelihood(trace, model=model)
     return trace
 
 

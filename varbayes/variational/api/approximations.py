@@ -177,12 +177,19 @@ class Approximation:
         return save_approximation(self, path, self._inference)
 
     # ------------------------------------------------------------------ draws
-    def sample(self, draws: int = 1000, random_seed: int | None = None, include_transformed: bool = False):
+    def sample(self, draws: int = 1000, random_seed: int | None = None, include_transformed: bool = False,
+               include_log_density: bool = False):
         """Draw from q; return an ArviZ ``DataTree`` with a ``posterior`` group.
 
         The group has ``chain=1`` and ``draw`` dimensions and holds the
         constrained free variables and every Deterministic (and, with
-        ``include_transformed``, the unconstrained values).
+        ``include_transformed``, the unconstrained values). With
+        ``include_log_density`` a ``sample_stats`` group holds, per draw, the
+        model's log-density ``lp`` and q's ``log_q`` (both over the
+        unconstrained values, Jacobians included): what ArviZ's
+        ``loo_approximate_posterior(idata, log_p=..., log_q=...)`` needs to
+        correct leave-one-out estimates for drawing from q (after
+        :func:`~varbayes.compute_log_likelihood`).
 
         Examples
         --------
@@ -197,16 +204,38 @@ class Approximation:
             raise ValueError(f"draws must be a positive integer, got {draws!r}")
         key = jax.random.key(default_seed(random_seed))
         values, theta = sample_constrained(
-            self.compiled, self.family.sample, self._params, key, int(draws), include_transformed
+            self.compiled, self.family.sample, self._params, key, int(draws), include_transformed or include_log_density
         )
         posterior = {name: np.asarray(v)[None] for name, v in values.items()}
         if include_transformed:
             for name, value in self.ravel.unravel(np.asarray(theta)).items():
                 if name not in posterior:
                     posterior[name] = value[None]
+        sample_stats = self._log_densities(theta) if include_log_density else None
         from varbayes.output import to_datatree
 
-        return to_datatree(posterior=posterior, model=self.model)
+        return to_datatree(posterior=posterior, model=self.model, sample_stats=sample_stats)
+
+    def _log_densities(self, theta) -> dict[str, np.ndarray]:
+        """``lp`` and ``log_q`` of the draws ``theta``, shaped ``(1, draws)``."""
+        if self.family.log_q is None:
+            raise ValueError(f"{type(self).__name__} has no density (its draws are particles): no log_q to report")
+        if self.compiled.logdensity.batch_fn is not None:
+            raise ValueError(
+                "the model reads a Minibatch: its full-data log-density is not defined here, so lp cannot be "
+                "reported; define the model on the full data to compare with it"
+            )
+        cache = self.compiled.logdensity.cache
+        key = ("draws_log_densities", self.family.log_q)
+        if key not in cache:
+            logdensity_fn, log_q = self.compiled.logdensity.fn, self.family.log_q
+
+            def both(params, theta, data):
+                return (jax.vmap(lambda t: logdensity_fn(t, data))(theta), jax.vmap(lambda t: log_q(params, t))(theta))
+
+            cache[key] = jax.jit(both)
+        lp, log_q = cache[key](self._params, theta, self.compiled.logdensity.data())
+        return {"lp": np.asarray(lp)[None], "log_q": np.asarray(log_q)[None]}
 
     def symbolic_draws(self, rng, size):
         """``(next_rng, θ)``: symbolic draws of shape ``(D,)`` or ``(size, D)``."""
