@@ -70,6 +70,24 @@ CASES = [
     ("Multinomial", {"n": 2, "p": [0.5, 0.5]}, [[3, -1]], r"value -1 at index \(0, 1\) .*non-negative integer counts", [[1, 1]]),
     ("LKJCorr", {"n": 3, "eta": 2.0}, [0.99, 0.99, -0.99], r"row \[0.99, 0.99, -0.99\] at index \(\) is not the upper triangle of a positive-definite", [0.1, 0.2, 0.3]),
     ("LKJCorr", {"n": 2, "eta": 2.0}, [1.0], r"value 1.0 at index \(0,\) .*\(-1, 1\)", [0.999]),
+    ("Wald", {"mu": 1.0, "lam": 2.0}, [0.0], r"value 0.0 .*positive real numbers \(0, inf\)", [1e-3, 5.0]),
+    ("Wald", {"mu": 1.0, "lam": 2.0, "alpha": 1.0}, [1.0], r"value 1.0 .*\(the interval \(1.0, inf\)\)", [1.001]),
+    ("VonMises", {"mu": 0.0, "kappa": 1.0}, [4.0], r"value 4.0 .*angles in the interval \[-pi, pi\]", [-np.pi, np.pi]),
+    ("DirichletMultinomial", {"n": 5, "a": [1.0, 2.0]}, [[1, 3]], r"row \[1, 3\] at index \(0,\) sums to 4; rows must sum to n=5", [[0, 5], [5, 0]]),
+    ("OrderedLogistic", {"eta": 0.0, "cutpoints": [-1.0, 1.0]}, [3], r"value 3 .*integers from 0 to 2, one more than the cutpoints", [0, 2]),
+    ("OrderedProbit", {"eta": 0.0, "cutpoints": [-1.0, 1.0]}, [-1], r"value -1 .*integers from 0 to 2", [0, 2]),
+    ("Censored", {"dist": pm.Normal.dist(0.0, 1.0), "lower": -1.0, "upper": 1.0}, [1.5], r"value 1.5 .*\(the interval \[-1.0, 1.0\]\)", [-1.0, 1.0]),
+    ("Censored", {"dist": pm.Poisson.dist(2.0), "upper": 3}, [4], r"value 4 .*\(integers from 0 to 3.0\)", [0, 3]),
+    ("Truncated", {"dist": pm.Normal.dist(0.0, 1.0), "lower": 0.0}, [-0.1], r"value -0.1 .*\(the interval \[0.0, inf\)\)", [0.0, 3.0]),
+    ("Truncated", {"dist": pm.Gamma.dist(2.0, 1.0), "upper": 2.0}, [2.5], r"value 2.5 .*\(the interval \(0.0, 2.0\]\)", [1e-6, 2.0]),
+    ("Truncated", {"dist": pm.Poisson.dist(2.0), "lower": 1}, [0], r"value 0 .*\(integers from 1.0 to inf\)", [1, 10]),
+    ("ZeroInflatedBinomial", {"psi": 0.5, "n": 4, "p": 0.3}, [5], r"value 5 .*integers from 0 to n=4", [0, 4]),
+    ("ZeroInflatedNegativeBinomial", {"psi": 0.5, "mu": 2.0, "alpha": 1.0}, [-1], r"value -1 .*non-negative integers", [0, 9]),
+    ("HurdlePoisson", {"psi": 0.5, "mu": 2.0}, [-1], r"value -1 .*non-negative integers", [0, 3]),
+    ("HurdleNegativeBinomial", {"psi": 0.5, "mu": 2.0, "alpha": 1.0}, [-2], r"value -2 .*non-negative integers", [0, 3]),
+    ("HurdleGamma", {"psi": 0.5, "alpha": 2.0, "beta": 1.0}, [-0.5], r"value -0.5 .*non-negative real numbers", [0.0, 2.0]),
+    ("HurdleLogNormal", {"psi": 0.5, "mu": 0.0, "sigma": 1.0}, [-1.0], r"value -1.0 .*non-negative real numbers", [0.0, 1.0]),
+    ("ZeroSumNormal", {"sigma": 1.0, "shape": (2,)}, [[0.5, -0.5], [0.5, 0.4]], r"observed row \[0.5, 0.4\] at index \(1,\) is not zero-summing along the last 1 axis", [[0.5, -0.5], [0.0, 0.0]]),
     ("LKJCholeskyCov", {"eta": 2.0, "n": 2, "sd_dist": pm.Exponential.dist(1.0), "compute_corr": False}, [1.0, 0.5, -1.0], r"row \[1.0, 0.5, -1.0\] at index \(\) is not a Cholesky factor with a positive diagonal", [1.0, 0.5, 1.0]),
 ]
 
@@ -118,6 +136,7 @@ def test_the_support_is_where_logp_is_finite(case):
 def test_every_distribution_states_its_support():
     """A new distribution class must be listed: checked against a bounded support, or on the real line."""
     real_line = {"Normal", "Flat", "Cauchy", "StudentT", "Laplace", "Logistic", "MvNormal", "NormalMixture"}
+    real_line |= {"SkewNormal", "MvStudentT", "GaussianRandomWalk", "AR"}
     checked = {case[0] for case in CASES} | {"Mixture"}
     found = {
         name
@@ -125,7 +144,7 @@ def test_every_distribution_states_its_support():
         if isinstance(getattr(pm.distributions, name), type) and issubclass(getattr(pm.distributions, name), Distribution)
     } - {"Distribution", "Continuous", "Discrete"}
     assert found == real_line | checked, found ^ (real_line | checked)
-    for name in real_line - {"NormalMixture", "MvNormal"}:
+    for name in real_line - {"NormalMixture", "MvNormal", "MvStudentT", "GaussianRandomWalk", "AR"}:
         support = getattr(pm, name).dist(**({"nu": 3.0} if name == "StudentT" else {})).support()
         assert support.lower is None and support.upper is None
 

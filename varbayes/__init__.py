@@ -49,6 +49,7 @@ from varbayes.config import floatX, set_seed, set_tt_rng  # noqa: E402
 from varbayes.data import Data, Minibatch, set_data  # noqa: E402
 from varbayes.distributions import *  # noqa: E402,F403
 from varbayes.distributions import transforms  # noqa: E402
+from varbayes.distributions.functions import draw, logcdf, logp  # noqa: E402
 from varbayes.model import Deterministic, Model, Potential, modelcontext  # noqa: E402
 
 __version__ = "0.1.0"

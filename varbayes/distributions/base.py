@@ -16,6 +16,7 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
+from pytensor.tensor.basic import _as_tensor_variable
 
 from varbayes.config import quick_eval_mode
 from varbayes.distributions.support import INTEGERS, REAL, Support
@@ -258,6 +259,21 @@ class Distribution:
             advance_on_eval(rng, next_rng)
         return out
 
+    def logcdf(self, value):
+        """``log P(X <= value)``, as a PyTensor graph.
+
+        Examples
+        --------
+        >>> import varbayes as pm
+        >>> round(float(pm.Normal.dist(0.0, 1.0).logcdf(0.0).eval()), 4)
+        -0.6931
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no logcdf")
+
+    def logccdf(self, value):
+        """``log P(X > value)``, as a PyTensor graph (from :meth:`logcdf` unless a distribution knows better)."""
+        return pt.log1mexp(pt.minimum(self.logcdf(value), 0.0))
+
     def support_point(self):
         """A point in the support (used as the initial value), with ``self.shape``."""
         raise NotImplementedError
@@ -275,7 +291,12 @@ class Distribution:
 
     # ------------------------------------------------------------- utilities
     def _check(self, name: str, condition, message: str) -> None:
-        """Raise ``ValueError`` when a constant parameter fails ``condition``."""
+        """Raise ``ValueError`` when a constant parameter fails ``condition``.
+
+        The check is kept (``self.checks``) so that a parameter known only at run
+        time can be checked against it later (``Model.debug``).
+        """
+        self.__dict__.setdefault("checks", []).append((name, condition, message))
         if name in self.params and self.params[name] is not None:
             check_constant(name, self.params[name], condition, message)
 
@@ -285,6 +306,79 @@ class Distribution:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(shape={self.shape})"
+
+    # ------------------------------------------------------ use as a tensor
+    # ``pm.Normal.dist(0, 1)`` stands for a random variable, as in PyMC: in a graph
+    # (``pt.exp(d)``, ``d + 1``) it is one forward draw, the same draw wherever it
+    # appears, and ``d.eval()`` gives a new one each time.
+    def as_tensor(self):
+        """The forward draw this distribution stands for in a graph (one per object).
+
+        Examples
+        --------
+        >>> import varbayes as pm
+        >>> d = pm.Normal.dist(0.0, 1.0, shape=2)
+        >>> (d + 1.0).eval().shape
+        (2,)
+        """
+        tensor = self.__dict__.get("_tensor")
+        if tensor is None:
+            tensor = self.random()
+            tensor.tag.varbayes_dist = self
+            self._tensor = tensor
+        return tensor
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def eval(self, *args, **kwargs):
+        """A forward draw as a NumPy array (``.eval()`` of :meth:`as_tensor`)."""
+        return self.as_tensor().eval(*args, **kwargs)
+
+    def __add__(self, other):
+        return self.as_tensor() + other
+
+    def __radd__(self, other):
+        return other + self.as_tensor()
+
+    def __sub__(self, other):
+        return self.as_tensor() - other
+
+    def __rsub__(self, other):
+        return other - self.as_tensor()
+
+    def __mul__(self, other):
+        return self.as_tensor() * other
+
+    def __rmul__(self, other):
+        return other * self.as_tensor()
+
+    def __truediv__(self, other):
+        return self.as_tensor() / other
+
+    def __rtruediv__(self, other):
+        return other / self.as_tensor()
+
+    def __pow__(self, other):
+        return self.as_tensor() ** other
+
+    def __rpow__(self, other):
+        return other ** self.as_tensor()
+
+    def __neg__(self):
+        return -self.as_tensor()
+
+    def __getitem__(self, index):
+        return self.as_tensor()[index]
+
+    # indexing would otherwise make the object iterable without end (a symbolic index never fails)
+    __iter__ = None
+
+
+@_as_tensor_variable.register(Distribution)
+def _distribution_as_tensor(x: Distribution, name=None, ndim=None, **kwargs):
+    return pt.as_tensor_variable(x.as_tensor(), name=name, ndim=ndim, **kwargs)
 
 
 class Continuous(Distribution):
@@ -357,13 +451,15 @@ def _holds_variables(value) -> bool:
     """A list such as ``[mu, 1.0]`` mixing graphs and numbers (stacked into one tensor)."""
     if not isinstance(value, (list, tuple)):
         return False
-    return any(isinstance(v, Variable) or _holds_variables(v) for v in value)
+    return any(isinstance(v, (Variable, Distribution)) or _holds_variables(v) for v in value)
 
 
 def as_float_param(value, name: str) -> Variable | None:
     """A float PyTensor parameter from a number, array or graph."""
     if value is None:
         return None
+    if isinstance(value, Distribution):
+        value = value.as_tensor()
     if _holds_variables(value):
         value = pt.as_tensor_variable(value)
     if isinstance(value, Variable):
@@ -382,6 +478,8 @@ def as_int_param(value, name: str) -> Variable | None:
     """An integer PyTensor parameter from a number, array or graph."""
     if value is None:
         return None
+    if isinstance(value, Distribution):
+        value = value.as_tensor()
     if _holds_variables(value):
         value = pt.as_tensor_variable(value)
     if isinstance(value, Variable):

@@ -18,6 +18,7 @@ from varbayes.distributions.base import (
     positive,
 )
 from varbayes.distributions.support import NON_NEGATIVE, POSITIVE, Support, interval
+from varbayes.math import log_invprobit, probit
 
 __all__ = [
     "Normal",
@@ -95,6 +96,15 @@ class Normal(Continuous):
     def logp(self, value):
         return normal_logpdf(value, self.params["mu"], self.params["sigma"])
 
+    def logcdf(self, value):
+        return log_invprobit((value - self.params["mu"]) / self.params["sigma"])
+
+    def logccdf(self, value):
+        return log_invprobit((self.params["mu"] - value) / self.params["sigma"])
+
+    def icdf(self, q):
+        return self.params["mu"] + self.params["sigma"] * probit(q)
+
     def _random(self, rng, size):
         return draw(pt.random.normal, self.params["mu"], self.params["sigma"], rng=rng, size=size)
 
@@ -120,6 +130,13 @@ class HalfNormal(Continuous):
         sigma = self.params["sigma"]
         logp = 0.5 * np.log(2 / np.pi) - pt.log(sigma) - 0.5 * (value / sigma) ** 2
         return bounded(logp, value >= 0)
+
+    def logcdf(self, value):
+        z = pt.maximum(value, 0.0) / (self.params["sigma"] * _SQRT_2)
+        return bounded(pt.log(pt.erf(z)), value >= 0)
+
+    def icdf(self, q):
+        return self.params["sigma"] * probit((1 + q) / 2)
 
     def _random(self, rng, size):
         return draw(pt.random.halfnormal, 0.0, self.params["sigma"], rng=rng, size=size)
@@ -207,6 +224,13 @@ class Cauchy(Continuous):
         alpha, beta = self.params["alpha"], self.params["beta"]
         return -_LOG_PI - pt.log(beta) - pt.log1p(((value - alpha) / beta) ** 2)
 
+    def logcdf(self, value):
+        z = (value - self.params["alpha"]) / self.params["beta"]
+        return pt.log(0.5 + pt.arctan(z) / np.pi)
+
+    def icdf(self, q):
+        return self.params["alpha"] + self.params["beta"] * pt.tan(np.pi * (q - 0.5))
+
     def _random(self, rng, size):
         return draw(pt.random.cauchy, self.params["alpha"], self.params["beta"], rng=rng, size=size)
 
@@ -232,6 +256,13 @@ class HalfCauchy(Continuous):
         beta = self.params["beta"]
         logp = _LOG_2 - _LOG_PI - pt.log(beta) - pt.log1p((value / beta) ** 2)
         return bounded(logp, value >= 0)
+
+    def logcdf(self, value):
+        z = pt.maximum(value, 0.0) / self.params["beta"]
+        return bounded(pt.log(2 / np.pi * pt.arctan(z)), value >= 0)
+
+    def icdf(self, q):
+        return self.params["beta"] * pt.tan(np.pi * q / 2)
 
     def _random(self, rng, size):
         # |Cauchy| rather than pt.random.halfcauchy, which has no JAX implementation
@@ -274,6 +305,12 @@ class StudentT(Continuous):
     def logp(self, value):
         return _studentt_logpdf(value, self.params["nu"], self.params["mu"], self.params["sigma"])
 
+    def logcdf(self, value):
+        nu = self.params["nu"]
+        t = (value - self.params["mu"]) / self.params["sigma"]
+        tail = 0.5 * pt.betainc(nu / 2, 0.5, nu / (nu + t**2))
+        return pt.log(pt.switch(t < 0, tail, 1 - tail))
+
     def _random(self, rng, size):
         p = self.params
         return draw(pt.random.t, p["nu"], p["mu"], p["sigma"], rng=rng, size=size)
@@ -303,6 +340,11 @@ class HalfStudentT(Continuous):
     def logp(self, value):
         logp = _LOG_2 + _studentt_logpdf(value, self.params["nu"], 0.0, self.params["sigma"])
         return bounded(logp, value >= 0)
+
+    def logcdf(self, value):
+        nu = self.params["nu"]
+        t = pt.maximum(value, 0.0) / self.params["sigma"]
+        return bounded(pt.log1p(-pt.betainc(nu / 2, 0.5, nu / (nu + t**2))), value >= 0)
 
     def _random(self, rng, size):
         rng, x = draw(pt.random.t, self.params["nu"], 0.0, self.params["sigma"], rng=rng, size=size)
@@ -337,6 +379,14 @@ class Laplace(Continuous):
         mu, b = self.params["mu"], self.params["b"]
         return -_LOG_2 - pt.log(b) - pt.abs(value - mu) / b
 
+    def logcdf(self, value):
+        z = (value - self.params["mu"]) / self.params["b"]
+        return pt.switch(z < 0, z - _LOG_2, pt.log1p(-0.5 * pt.exp(-pt.abs(z))))
+
+    def icdf(self, q):
+        mu, b = self.params["mu"], self.params["b"]
+        return mu - b * pt.sgn(q - 0.5) * pt.log1p(-2 * pt.abs(q - 0.5))
+
     def _random(self, rng, size):
         return draw(pt.random.laplace, self.params["mu"], self.params["b"], rng=rng, size=size)
 
@@ -365,6 +415,12 @@ class Logistic(Continuous):
         # symmetric in z: -|z| - 2 log(1 + exp(-|z|)) avoids overflow in the tails
         return -pt.abs(z) - 2 * pt.softplus(-pt.abs(z)) - pt.log(s)
 
+    def logcdf(self, value):
+        return -pt.softplus(-(value - self.params["mu"]) / self.params["s"])
+
+    def icdf(self, q):
+        return self.params["mu"] + self.params["s"] * (pt.log(q) - pt.log1p(-q))
+
     def _random(self, rng, size):
         return draw(pt.random.logistic, self.params["mu"], self.params["s"], rng=rng, size=size)
 
@@ -392,6 +448,15 @@ class Uniform(Continuous):
     def logp(self, value):
         lower, upper = self.params["lower"], self.params["upper"]
         return bounded(-pt.log(upper - lower) + pt.zeros_like(value), value >= lower, value <= upper)
+
+    def logcdf(self, value):
+        lower, upper = self.params["lower"], self.params["upper"]
+        fraction = pt.clip((value - lower) / (upper - lower), 0.0, 1.0)
+        return pt.log(fraction)
+
+    def icdf(self, q):
+        lower, upper = self.params["lower"], self.params["upper"]
+        return lower + (upper - lower) * q
 
     def _random(self, rng, size):
         return draw(pt.random.uniform, self.params["lower"], self.params["upper"], rng=rng, size=size)

@@ -173,6 +173,10 @@ class Bernoulli(_ProbMixin, Discrete):
         logp = pt.switch(pt.eq(value, 1), log_p, log_q)
         return bounded(logp, value >= 0, value <= 1)
 
+    def logcdf(self, value):
+        _, log_q = self._log_p_q()
+        return pt.switch(value < 0, -np.inf, pt.switch(value < 1, log_q, 0.0))
+
     def _random(self, rng, size):
         return draw(pt.random.bernoulli, self._p(), rng=rng, size=size)
 
@@ -207,6 +211,12 @@ class Binomial(_ProbMixin, Discrete):
             + pt.switch(pt.eq(n - value, 0), 0.0, (n - value) * log_q)
         )
         return bounded(logp, value >= 0, value <= n)
+
+    def logcdf(self, value):
+        n, k = self.params["n"], pt.floor(value)
+        inside = pt.clip(k, 0, pt.maximum(n - 1, 0))
+        cdf = pt.betainc(pt.maximum(n - inside, 1), inside + 1, 1 - self._p())
+        return pt.switch(k < 0, -np.inf, pt.switch(k >= n, 0.0, pt.log(cdf)))
 
     def _random(self, rng, size):
         return draw(pt.random.binomial, self.params["n"], self._p(), rng=rng, size=size)
@@ -272,6 +282,10 @@ class Poisson(Discrete):
         logp = _xlogy(value, mu) - mu - pt.gammaln(value + 1)
         return bounded(logp, value >= 0)
 
+    def logcdf(self, value):
+        k = pt.floor(value)
+        return bounded(pt.log(pt.gammaincc(pt.maximum(k, 0) + 1, self.params["mu"])), k >= 0)
+
     def _random(self, rng, size):
         return draw(pt.random.poisson, self.params["mu"], rng=rng, size=size)
 
@@ -323,6 +337,11 @@ class NegativeBinomial(Discrete):
         )
         return bounded(logp, value >= 0)
 
+    def logcdf(self, value):
+        mu, alpha = self.params["mu"], self.params["alpha"]
+        k = pt.floor(value)
+        return bounded(pt.log(pt.betainc(alpha, pt.maximum(k, 0) + 1, alpha / (mu + alpha))), k >= 0)
+
     def _random(self, rng, size):
         mu, alpha = self.params["mu"], self.params["alpha"]
         return draw(pt.random.negative_binomial, alpha, alpha / (mu + alpha), rng=rng, size=size)
@@ -352,6 +371,10 @@ class Geometric(Discrete):
         p = self.params["p"]
         logp = pt.switch(pt.eq(value, 1), 0.0, (value - 1) * pt.log1p(-p)) + pt.log(p)
         return bounded(logp, value >= 1)
+
+    def logcdf(self, value):
+        k = pt.floor(value)
+        return bounded(pt.log1mexp(pt.maximum(k, 1) * pt.log1p(-self.params["p"])), k >= 1)
 
     def _random(self, rng, size):
         return draw(pt.random.geometric, self.params["p"], rng=rng, size=size)
@@ -384,6 +407,11 @@ class DiscreteUniform(Discrete):
         lower, upper = self.params["lower"], self.params["upper"]
         logp = -pt.log(pt.cast(upper - lower + 1, "float64")) + pt.zeros_like(value, dtype="float64")
         return bounded(logp, value >= lower, value <= upper)
+
+    def logcdf(self, value):
+        lower, upper = self.params["lower"], self.params["upper"]
+        count = pt.clip(pt.floor(value) - lower + 1, 0, upper - lower + 1)
+        return pt.log(count / (upper - lower + 1))
 
     def _random(self, rng, size):
         return draw(pt.random.integers, self.params["lower"], self.params["upper"] + 1, rng=rng, size=size)
@@ -420,6 +448,12 @@ class ZeroInflatedPoisson(Discrete):
             pt.log(psi) + log_poisson,
         )
         return bounded(logp, value >= 0)
+
+    def logcdf(self, value):
+        psi, mu = self.params["psi"], self.params["mu"]
+        k = pt.floor(value)
+        poisson_cdf = pt.gammaincc(pt.maximum(k, 0) + 1, mu)
+        return bounded(pt.log1p(-psi + psi * poisson_cdf), k >= 0)
 
     def _random(self, rng, size):
         rng, keep = draw(pt.random.bernoulli, self.params["psi"], rng=rng, size=size)

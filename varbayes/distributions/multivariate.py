@@ -57,6 +57,33 @@ def _check_matrix(name: str, var, *, kind: str) -> None:
         raise ValueError(f"parameter {name} is invalid: it must be positive definite") from None
 
 
+def cholesky_factor(dist_name: str, given: dict, lower: bool = True):
+    """The lower Cholesky factor of a covariance given as exactly one of ``given``'s entries.
+
+    ``given`` maps ``cov`` (or its alias, such as ``scale``), ``tau`` (the
+    precision) and ``chol`` (a Cholesky factor, lower unless ``lower=False``)
+    to a value or ``None``.
+    """
+    named = [k for k, v in given.items() if v is not None]
+    if len(named) != 1:
+        raise ValueError(f"{dist_name} needs exactly one of {', '.join(given)}; got {named or 'none'}")
+    (key,) = named
+    value = as_float_param(given[key], key)
+    if key == "chol":
+        _check_matrix(key, value, kind="chol")
+        chol_cov = value if lower else pt.swapaxes(value, -1, -2)
+    elif key == "tau":
+        _check_matrix(key, value, kind="cov")
+        chol_cov = pt.linalg.cholesky(pt.linalg.inv(value), lower=True)
+    else:
+        _check_matrix(key, value, kind="cov")
+        chol_cov = pt.linalg.cholesky(value, lower=True)
+    if chol_cov.ndim < 2:
+        raise ValueError(f"{dist_name}: {key} must be a matrix, got {chol_cov.ndim} dimension(s)")
+    check_event_axis(key, chol_cov, "dimension")
+    return chol_cov
+
+
 class MvNormal(Continuous):
     """Multivariate normal with mean ``mu`` and covariance ``cov`` (or precision ``tau``, or Cholesky factor ``chol``).
 
@@ -78,25 +105,8 @@ class MvNormal(Continuous):
     ndim_supp = 1
 
     def __init__(self, mu=0.0, cov=None, *, tau=None, chol=None, lower: bool = True, **kwargs):
-        given = [k for k, v in {"cov": cov, "tau": tau, "chol": chol}.items() if v is not None]
-        if len(given) != 1:
-            raise ValueError(f"MvNormal needs exactly one of cov, tau, chol; got {given or 'none'}")
+        chol_cov = cholesky_factor("MvNormal", {"cov": cov, "tau": tau, "chol": chol}, lower)
         mu = as_float_param(mu, "mu")
-        if cov is not None:
-            cov = as_float_param(cov, "cov")
-            _check_matrix("cov", cov, kind="cov")
-            chol_cov = pt.linalg.cholesky(cov, lower=True)
-        elif tau is not None:
-            tau = as_float_param(tau, "tau")
-            _check_matrix("tau", tau, kind="cov")
-            chol_cov = pt.linalg.cholesky(pt.linalg.inv(tau), lower=True)
-        else:
-            chol = as_float_param(chol, "chol")
-            _check_matrix("chol", chol, kind="chol")
-            chol_cov = chol if lower else pt.swapaxes(chol, -1, -2)
-        if chol_cov.ndim < 2:
-            raise ValueError(f"MvNormal: {given[0]} must be a matrix, got {chol_cov.ndim} dimension(s)")
-        check_event_axis(given[0], chol_cov, "dimension")
         if mu.ndim:
             check_event_axis("mu", mu, "dimension")
         self._n = _last_dim(chol_cov, mu, ndims=(2, 1))

@@ -21,6 +21,7 @@ from varbayes.distributions.base import (
 )
 from varbayes.distributions.continuous import sigma_from
 from varbayes.distributions.support import NON_NEGATIVE, POSITIVE, Support
+from varbayes.math import log_invprobit, probit
 
 __all__ = ["Exponential", "Gamma", "InverseGamma", "Beta", "LogNormal", "Weibull", "ChiSquared"]
 
@@ -76,6 +77,12 @@ class Exponential(Continuous):
         lam = self.params["lam"]
         return bounded(pt.log(lam) - lam * value, value >= 0)
 
+    def logcdf(self, value):
+        return bounded(pt.log1mexp(-self.params["lam"] * pt.maximum(value, 0.0)), value >= 0)
+
+    def icdf(self, q):
+        return -pt.log1p(-q) / self.params["lam"]
+
     def _random(self, rng, size):
         return draw(pt.random.exponential, 1.0 / self.params["lam"], rng=rng, size=size)
 
@@ -118,6 +125,10 @@ class Gamma(Continuous):
         alpha, beta = self.params["alpha"], self.params["beta"]
         logp = alpha * pt.log(beta) - pt.gammaln(alpha) + (alpha - 1) * pt.log(value) - beta * value
         return bounded(logp, value > 0)
+
+    def logcdf(self, value):
+        alpha, beta = self.params["alpha"], self.params["beta"]
+        return bounded(pt.log(pt.gammainc(alpha, beta * pt.maximum(value, 0.0))), value >= 0)
 
     def _random(self, rng, size):
         return draw(_gamma, self.params["alpha"], 1.0 / self.params["beta"], rng=rng, size=size)
@@ -162,6 +173,11 @@ class InverseGamma(Continuous):
         alpha, beta = self.params["alpha"], self.params["beta"]
         logp = alpha * pt.log(beta) - pt.gammaln(alpha) - (alpha + 1) * pt.log(value) - beta / value
         return bounded(logp, value > 0)
+
+    def logcdf(self, value):
+        alpha, beta = self.params["alpha"], self.params["beta"]
+        safe = pt.switch(value > 0, value, 1.0)
+        return bounded(pt.log(pt.gammaincc(alpha, beta / safe)), value > 0)
 
     def _random(self, rng, size):
         return draw(pt.random.invgamma, self.params["alpha"], self.params["beta"], rng=rng, size=size)
@@ -215,6 +231,10 @@ class Beta(Continuous):
         logp = xlogy(alpha - 1, value) + xlog1py(beta - 1, -value) - pt.special.betaln(alpha, beta)
         return bounded(logp, value >= 0, value <= 1)
 
+    def logcdf(self, value):
+        alpha, beta = self.params["alpha"], self.params["beta"]
+        return bounded(pt.log(pt.betainc(alpha, beta, pt.clip(value, 0.0, 1.0))), value >= 0)
+
     def _random(self, rng, size):
         return draw(pt.random.beta, self.params["alpha"], self.params["beta"], rng=rng, size=size)
 
@@ -258,6 +278,14 @@ class LogNormal(Continuous):
         logp = -0.5 * ((log_x - mu) / sigma) ** 2 - pt.log(sigma) - 0.5 * _LOG_2PI - log_x
         return bounded(logp, value > 0)
 
+    def logcdf(self, value):
+        mu, sigma = self.params["mu"], self.params["sigma"]
+        safe = pt.switch(value > 0, value, 1.0)
+        return bounded(log_invprobit((pt.log(safe) - mu) / sigma), value > 0)
+
+    def icdf(self, q):
+        return pt.exp(self.params["mu"] + self.params["sigma"] * probit(q))
+
     def _random(self, rng, size):
         return draw(pt.random.lognormal, self.params["mu"], self.params["sigma"], rng=rng, size=size)
 
@@ -292,6 +320,13 @@ class Weibull(Continuous):
         z = value / beta
         logp = pt.log(alpha) - pt.log(beta) + xlogy(alpha - 1, z) - z**alpha
         return bounded(logp, value >= 0)
+
+    def logcdf(self, value):
+        alpha, beta = self.params["alpha"], self.params["beta"]
+        return bounded(pt.log1mexp(-((pt.maximum(value, 0.0) / beta) ** alpha)), value >= 0)
+
+    def icdf(self, q):
+        return self.params["beta"] * (-pt.log1p(-q)) ** (1.0 / self.params["alpha"])
 
     def _random(self, rng, size):
         # beta * E**(1/alpha) with E standard exponential; pt.random.weibull has no JAX implementation
@@ -328,6 +363,9 @@ class ChiSquared(Continuous):
         k = self.params["nu"] / 2
         logp = (k - 1) * pt.log(value) - value / 2 - k * np.log(2.0) - pt.gammaln(k)
         return bounded(logp, value > 0)
+
+    def logcdf(self, value):
+        return bounded(pt.log(pt.gammainc(self.params["nu"] / 2, pt.maximum(value, 0.0) / 2)), value >= 0)
 
     def _random(self, rng, size):
         return draw(_gamma, self.params["nu"] / 2, 2.0, rng=rng, size=size)

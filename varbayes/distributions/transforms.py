@@ -22,6 +22,9 @@ __all__ = [
     "CholeskyCorrTransform",
     "CholeskyCovPackedTransform",
     "LKJCorrTransform",
+    "CircularTransform",
+    "ZeroSumTransform",
+    "circular",
     "log",
     "logodds",
     "simplex",
@@ -330,8 +333,105 @@ class LKJCorrTransform(Transform):
         return tuple(shape)
 
 
+class CircularTransform(Transform):
+    """Angles: ``x = atan2(sin y, cos y)``, ``y`` anywhere on the real line (``x`` in ``[-pi, pi]``).
+
+    Every ``y + 2 pi k`` maps to the same angle, so the unconstrained
+    density is the circular one repeated; the map is locally the identity
+    and its log-Jacobian is 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from varbayes.distributions.transforms import circular
+    >>> round(float(circular.backward(2 * np.pi + 0.5).eval()), 6)
+    0.5
+    """
+
+    name = "circular"
+
+    def forward(self, x):
+        return pt.as_tensor_variable(x)
+
+    def backward(self, y):
+        return pt.arctan2(pt.sin(y), pt.cos(y))
+
+    def log_jac_det(self, y):
+        return pt.zeros_like(y)
+
+
+class ZeroSumTransform(Transform):
+    """Values summing to zero along the last ``n_zerosum_axes`` axes, from one fewer entry on each.
+
+    On each axis of length ``n`` the map is the restriction of a Householder
+    reflection that sends the last unit vector to the unit vector along
+    ``(1, ..., 1)``: its other columns are an orthonormal basis of the
+    zero-sum vectors, so lengths (and the density in those coordinates) are
+    preserved and the log-Jacobian is 0.
+
+    Examples
+    --------
+    >>> from varbayes.distributions.transforms import ZeroSumTransform
+    >>> x = ZeroSumTransform(1).backward([1.0, 2.0]).eval()
+    >>> x.shape, bool(abs(x.sum()) < 1e-12)
+    ((3,), True)
+    """
+
+    name = "zerosum"
+
+    def __init__(self, n_zerosum_axes: int = 1):
+        self.n_zerosum_axes = int(n_zerosum_axes)
+        self.ndim_supp = self.n_zerosum_axes
+
+    def _axes(self, ndim: int):
+        return [ndim - k for k in range(1, self.n_zerosum_axes + 1)]
+
+    def backward(self, y):
+        y = pt.as_tensor_variable(y)
+        for axis in self._axes(y.ndim):
+            y = _extend_zero_sum(y, axis)
+        return y
+
+    def forward(self, x):
+        x = pt.as_tensor_variable(x)
+        for axis in self._axes(x.ndim):
+            x = _reduce_zero_sum(x, axis)
+        return x
+
+    def log_jac_det(self, y):
+        y = pt.as_tensor_variable(y)
+        return pt.zeros(y.shape[: y.ndim - self.n_zerosum_axes], dtype=y.dtype)
+
+    def unconstrained_shape(self, shape):
+        shape = list(shape)
+        for axis in self._axes(len(shape)):
+            shape[axis] -= 1
+        return tuple(shape)
+
+
+def _extend_zero_sum(y, axis: int):
+    """``H [y, 0]`` along ``axis`` (length ``n - 1`` to ``n``), ``H`` the reflection of :class:`ZeroSumTransform`."""
+    n = y.shape[axis] + 1
+    root = pt.sqrt(pt.cast(n, y.dtype))
+    total = pt.sum(y, axis=axis, keepdims=True)
+    last = -total / root
+    return pt.concatenate([y - total / (n + root), last], axis=axis)
+
+
+def _reduce_zero_sum(x, axis: int):
+    """The inverse of :func:`_extend_zero_sum` on zero-sum ``x``: the first ``n - 1`` entries of ``H x``."""
+    n = x.shape[axis]
+    root = pt.sqrt(pt.cast(n, x.dtype))
+    index_last = [slice(None)] * x.ndim
+    index_last[axis] = slice(-1, None)
+    index_rest = [slice(None)] * x.ndim
+    index_rest[axis] = slice(None, -1)
+    return x[tuple(index_rest)] - x[tuple(index_last)] / (root + 1)
+
+
 log = LogTransform()
 logodds = LogOddsTransform()
 simplex = SimplexTransform()
 ordered = OrderedTransform()
+circular = CircularTransform()
 Interval = IntervalTransform

@@ -243,6 +243,8 @@ class Model:
                 raise ValueError(f"'{name}': total_size applies to observed variables only")
             var = pt.tensor(name=name, shape=dist.shape, dtype=dist.dtype)
             var.tag.varbayes_model_id = id(self)
+            # pm.draw, pm.logp and pm.logcdf find a variable's distribution here
+            var.tag.varbayes_dist = dist
             if transform is UNSET:
                 transform = dist.default_transform()
             rv = FreeRV(name, var, dist, transform, initval)
@@ -348,6 +350,21 @@ class Model:
     @property
     def observed_RVs(self) -> list[Variable]:
         return [rv.var for rv in self._reg.observed.values()]
+
+    @property
+    def basic_RVs(self) -> list[Variable]:
+        """The free variables, then the observed ones, in declaration order.
+
+        Examples
+        --------
+        >>> import varbayes as pm
+        >>> with pm.Model() as model:
+        ...     mu = pm.Normal("mu", 0.0, 1.0)
+        ...     y = pm.Normal("y", mu, 1.0, observed=[0.2])
+        >>> [v.name for v in model.basic_RVs]
+        ['mu', 'y']
+        """
+        return self.free_RVs + self.observed_RVs
 
     @property
     def deterministics(self) -> list[Variable]:
@@ -512,6 +529,35 @@ class Model:
         fn = pytensor.function(inputs, list(terms.values()), on_unused_input="ignore", mode=quick_eval_mode())
         values = fn(*[point[v.name] for v in inputs])
         return {name: round(float(v), round_vals) for name, v in zip(terms, values)}
+
+    def debug(self, point: dict | None = None, verbose: bool = False) -> None:
+        """Print which terms of the log-density are not finite at ``point`` (the initial point), and why.
+
+        For each variable whose log-density is ``-inf`` or NaN it names the
+        first offending element, its value, the distribution's parameters
+        there and whether the value is outside the support.
+
+        Parameters
+        ----------
+        point : dict, optional
+            Values of the unconstrained value variables, by name (default: :meth:`initial_point`).
+        verbose : bool
+            Also list the finite terms.
+
+        Examples
+        --------
+        >>> import varbayes as pm
+        >>> with pm.Model() as model:
+        ...     s = pm.Normal("s", -1.0, 1.0)
+        ...     y = pm.Normal("y", 0.0, s, observed=[0.5])
+        >>> model.debug()  # doctest: +ELLIPSIS
+        point: the initial point
+        1 of 2 log-density terms are not finite:
+          y (Normal, observed): logp is nan at index (0,), value 0.5; parameters: mu=0, sigma=-1; sigma=-1 is invalid: sigma must be positive
+        """
+        from varbayes.model.debug import report
+
+        print(report(self, point, verbose))
 
     def __repr__(self) -> str:
         lines = [f"<varbayes.Model: {len(self._reg.free)} free, {len(self._reg.observed)} observed>"]
