@@ -57,11 +57,15 @@ def Data(name: str, value, *, dims=None, model: Model | None = None) -> SharedVa
     return var
 
 
-def set_data(new_data: dict, model: Model | None = None) -> None:
+def set_data(new_data: dict, model: Model | None = None, coords: dict | None = None) -> None:
     """Replace the values of ``Data`` containers by name.
 
     The number of dimensions and the kind of number (integer or float) must
-    stay the same; lengths may change.
+    stay the same; lengths may change. A container with ``dims`` that
+    changes length along a dimension needs new coordinate values for it in
+    ``coords`` (a dimension created from a length alone is renumbered
+    ``0 .. n-1`` by itself); observed variables and predictions on those
+    dims then carry the new coordinates.
 
     New values that an observed variable reads are checked as its observed
     data is when it is defined (NaN, integers for a discrete distribution,
@@ -86,8 +90,14 @@ def set_data(new_data: dict, model: Model | None = None) -> None:
     >>> with pm.Model() as m:
     ...     x = pm.Data("x", np.zeros(2))
     ...     pm.set_data({"x": np.ones(2)})
+    >>> with pm.Model(coords={"obs": ["a", "b"]}) as m:
+    ...     x = pm.Data("x", np.zeros(2), dims="obs")
+    ...     pm.set_data({"x": np.ones(3)}, coords={"obs": ["c", "d", "e"]})
+    >>> m.coords["obs"]
+    ('c', 'd', 'e')
     """
     model = modelcontext(model)
+    new_coords = _new_coords(model, new_data, coords)
     updates = []
     for name, value in new_data.items():
         var = model[name]
@@ -112,6 +122,40 @@ def set_data(new_data: dict, model: Model | None = None) -> None:
         for var, value in previous:
             var.set_value(value)
         raise
+    model.root.coords.update(new_coords)
+
+
+def _new_coords(model: Model, new_data: dict, coords: dict | None) -> dict[str, tuple]:
+    """The coords after the update, checked against the new data's lengths (nothing is changed here)."""
+    all_coords = model.root.coords
+    coords = {} if coords is None else dict(coords)
+    for name, values in coords.items():
+        if name not in all_coords:
+            raise KeyError(f"coords: '{name}' is not a dimension of the model; its dims: {sorted(all_coords)}")
+        coords[name] = tuple(np.asarray(values).tolist())
+    lengths: dict[str, tuple[int, str]] = {}
+    for data_name, value in new_data.items():
+        dims = model.root.named_vars_to_dims.get(model[data_name].name)
+        if not dims:
+            continue
+        for dim, n in zip(dims, np.shape(value)):
+            if dim in lengths and lengths[dim][0] != n:
+                raise ValueError(
+                    f"'{data_name}' has length {n} along '{dim}', '{lengths[dim][1]}' has {lengths[dim][0]}"
+                )
+            lengths[dim] = (n, data_name)
+    for dim, (n, data_name) in lengths.items():
+        current = coords.get(dim, all_coords[dim])
+        if len(current) == n:
+            continue
+        if dim not in coords and current == tuple(range(len(current))):
+            coords[dim] = tuple(range(n))  # a dimension known by its length only
+            continue
+        raise ValueError(
+            f"'{data_name}' has length {n} along '{dim}', whose coords have {len(current)} values: "
+            f"pass coords={{'{dim}': <{n} values>}} to set_data"
+        )
+    return coords
 
 
 def _check_observed_readers(model: Model, changed: dict) -> None:

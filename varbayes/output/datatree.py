@@ -125,7 +125,9 @@ def to_datatree(
     prior_predictive: Mapping[str, np.ndarray] | None = None,
     posterior_predictive: Mapping[str, np.ndarray] | None = None,
     log_likelihood: Mapping[str, np.ndarray] | None = None,
+    predictions: Mapping[str, np.ndarray] | None = None,
     constant_data: Mapping[str, np.ndarray] | None = None,
+    predictions_constant_data: Mapping[str, np.ndarray] | None = None,
     coords: Mapping[str, tuple] | None = None,
     dims: Mapping[str, tuple] | None = None,
     attrs: Mapping[str, object] | None = None,
@@ -145,15 +147,18 @@ def to_datatree(
         Supplies coordinates (``model.coords``) and the dims of each variable
         (``model.named_vars_to_dims``) and, unless ``observed_data`` is
         given, the observed data.
-    sample_stats, prior, prior_predictive, posterior_predictive, log_likelihood : dict, optional
+    sample_stats, prior, prior_predictive, posterior_predictive, log_likelihood, predictions : dict, optional
         Further sampled groups (``log_likelihood``: pointwise log-likelihood
-        of each observed variable, as ArviZ's ``loo`` expects).
+        of each observed variable, as ArviZ's ``loo`` expects;
+        ``predictions``: out-of-sample draws).
     observed_data : dict or bool, optional
         Observed values. ``None`` takes them from ``model`` when there is a
         model; ``False`` leaves the group out.
     constant_data : dict, optional
         Other fixed inputs; with a ``model`` and ``None`` here, its ``Data``
         containers that are not observed data.
+    predictions_constant_data : dict, optional
+        The data the ``predictions`` were made with.
     coords, dims : dict, optional
         Extra coordinates and dims, overriding the model's.
     attrs : dict, optional
@@ -198,11 +203,13 @@ def to_datatree(
         "posterior": posterior,
         "posterior_predictive": posterior_predictive,
         "log_likelihood": log_likelihood,
+        "predictions": predictions,
         "sample_stats": sample_stats,
         "prior": prior,
         "prior_predictive": prior_predictive,
     }
-    fixed = {"observed_data": observed_data, "constant_data": constant_data}
+    fixed = {"observed_data": observed_data, "constant_data": constant_data,
+             "predictions_constant_data": predictions_constant_data}
     datasets = {}
     for group, values in {**sampled, **fixed}.items():
         if not values:

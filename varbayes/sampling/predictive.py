@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.replace import vectorize_graph
-from pytensor.graph.traversal import ancestors
+from pytensor.graph.traversal import ancestors, graph_inputs
+from pytensor.tensor.random.type import RandomType
 
 from varbayes.config import default_seed
 from varbayes.model import modelcontext
+from varbayes.model.core import observed_value
 from varbayes.output import to_datatree
 from varbayes.output.datatree import is_datatree
 
@@ -40,13 +43,47 @@ def _depends_on(graph, placeholders) -> bool:
     return any(v in wanted for v in ancestors([graph]))
 
 
-def _batched_draw(dist, rng, batch: dict, n: int):
-    """``n`` draws of ``dist``, whose parameters may depend on the keys of ``batch``."""
-    _, single = dist._random(rng, dist.shape)
+def _batched_draw(dist, rng, batch: dict, n: int, shape=None):
+    """``n`` draws of ``dist`` (each of ``shape``), whose parameters may depend on the keys of ``batch``."""
+    shape = dist.shape if shape is None else shape
+    _, single = dist._random(rng, shape)
     if _depends_on(single, batch):
         return vectorize_graph(single, replace=batch)
-    _, draws = dist._random(rng, (n, *dist.shape))
+    _, draws = dist._random(rng, (n, *shape))
     return draws
+
+
+def _observed_shape(model, rv):
+    """The shape of an observed variable's draws with the data as they are now.
+
+    An observed variable whose data is a ``pm.Data`` container follows the
+    container's current shape; one whose parameters read containers (``mu =
+    a + b * x``) follows their broadcast shape, so that after ``pm.set_data``
+    with new lengths the draws have the new lengths. Otherwise the shape is
+    the one fixed when the variable was defined (a Minibatch's batch, plain
+    arrays).
+    """
+    dist = rv.dist
+    containers = {id(model.root[name]) for name in model.root._data_names}
+
+    def _is_data(var) -> bool:
+        return isinstance(var, SharedVariable) and id(var) in containers
+
+    inputs = list(graph_inputs([rv.data]))
+    if any(isinstance(v.type, RandomType) for v in inputs):
+        return dist.shape
+    if any(_is_data(v) for v in inputs):
+        value = observed_value(rv.data)
+        if value is not None:
+            return tuple(np.shape(value))
+    params = [p for p in dist.params.values() if p is not None]
+    if not dist.event_shape and any(_is_data(v) for v in graph_inputs(params)):
+        # the parameters' broadcast shape with the containers' current values (a number,
+        # so the draws' graph does not depend on the placeholders through its size)
+        shape = dist._evaluate_batch_shape()
+        if len(shape) == len(dist.shape):
+            return tuple(int(n) for n in shape)
+    return dist.shape
 
 
 def _evaluate(outputs: dict, inputs: dict | None = None) -> dict[str, np.ndarray]:
@@ -177,6 +214,7 @@ def sample_posterior_predictive(
     draws: int | None = None,
     extend_inferencedata: bool = False,
     return_inferencedata: bool = True,
+    predictions: bool = False,
 ):
     """Draw observed variables given each posterior draw.
 
@@ -202,12 +240,23 @@ def sample_posterior_predictive(
         return it.
     return_inferencedata : bool
         Return a ``DataTree`` (default) or a dict of arrays.
+    predictions : bool
+        Out-of-sample predictions (after ``pm.set_data``): the draws go to a
+        ``predictions`` group, with the model's current coords, and the
+        ``Data`` values they were made with to ``predictions_constant_data``
+        (no ``observed_data``), as ArviZ lays out predictions.
+
+    Observed variables follow the data as they are at the call: an observed
+    ``pm.Data`` container, or containers in its parameters, set to new
+    lengths with ``pm.set_data(..., coords=...)`` give draws of the new
+    lengths, labelled with the new coords. One program is compiled per call.
 
     Returns
     -------
     xarray.DataTree or dict
         Groups ``posterior_predictive`` (dims ``(chain, draw, ...)``, as in
-        the posterior) and ``observed_data``.
+        the posterior) and ``observed_data``; or, with ``predictions``,
+        ``predictions`` and ``predictions_constant_data``.
 
     Examples
     --------
@@ -251,7 +300,8 @@ def sample_posterior_predictive(
     outputs = {}
     for name in var_names:
         if name in observed:
-            outputs[name] = _batched_draw(observed[name].dist, rngs[name], batch, n)
+            rv = observed[name]
+            outputs[name] = _batched_draw(rv.dist, rngs[name], batch, n, _observed_shape(model, rv))
         elif name in deterministics:
             outputs[name] = _vectorize_expression(deterministics[name], batch, n)
     values = _evaluate(outputs, inputs)
@@ -262,7 +312,12 @@ def sample_posterior_predictive(
     values = {k: values[k] for k in var_names}
     if not return_inferencedata:
         return values
-    result = to_datatree(model=model, posterior_predictive=values)
+    if predictions:
+        data = {name: np.asarray(model[name].get_value()) for name in sorted(model._data_names)}
+        result = to_datatree(model=model, predictions=values, predictions_constant_data=data,
+                             observed_data=False, constant_data={})
+    else:
+        result = to_datatree(model=model, posterior_predictive=values)
     if extend_inferencedata and is_datatree(trace):
         for group in result.children:
             trace[group] = result[group]
