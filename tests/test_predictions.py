@@ -81,3 +81,21 @@ def test_set_data_coords_errors_and_length_only_dims():
         pm.Normal("y", pm.Normal("b", 0.0, 1.0) * xd, 1.0, observed=y, dims="row")
         pm.set_data({"x": np.zeros(12)})
     assert model.coords["row"] == tuple(range(12))
+
+
+@pytest.mark.parametrize("how", ["shape", "size"])
+def test_shape_given_as_an_expression_of_data_is_followed(how):
+    x, y = data()
+    with pm.Model() as model:
+        xd = pm.Data("x", x)
+        b = pm.Normal("b", 0.0, 5.0)
+        kwargs = {"shape": xd.shape} if how == "shape" else {"size": xd.shape[0]}
+        pm.Normal("y", b * xd, 1.0, observed=y, **kwargs)
+        approx = pm.fit(500, progressbar=False, random_seed=0)
+        pm.set_data({"x": np.linspace(0.0, 1.0, 7)})
+        pred = pm.sample_posterior_predictive(approx, draws=50, predictions=True, random_seed=1)
+    assert pred.predictions["y"].shape == (1, 50, 7)
+    with pm.Model():
+        b = pm.Normal("b", 0.0, 1.0)
+        with pytest.raises(TypeError, match=r"a shape can depend on data \(pm.Data\) and constants, not on the variables"):
+            pm.Normal("z", 0.0, 1.0, shape=(b * 3).astype("int64"))

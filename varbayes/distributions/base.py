@@ -33,12 +33,36 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
+def is_symbolic_shape(shape) -> bool:
+    """Whether ``shape=``/``size=`` is (or holds) a PyTensor expression, e.g. ``x.shape`` of a ``pm.Data``."""
+    if isinstance(shape, Variable):
+        return True
+    return isinstance(shape, (tuple, list)) and any(isinstance(s, Variable) for s in shape)
+
+
+def _current_shape(shape) -> tuple[int, ...]:
+    """The value of a symbolic ``shape``/``size`` now (shared data at their current values)."""
+    from pytensor.graph.traversal import graph_inputs
+
+    parts = [shape] if isinstance(shape, Variable) else [pt.as_tensor_variable(s) for s in shape]
+    free = [v for v in graph_inputs(parts) if not isinstance(v, (Constant, SharedVariable))]
+    if free:
+        names = sorted({str(v.name or v) for v in free})
+        raise TypeError(f"a shape can depend on data (pm.Data) and constants, not on the variables {names}")
+    values = pytensor.function([], parts, mode=quick_eval_mode())()
+    if isinstance(shape, Variable):
+        return tuple(int(n) for n in np.atleast_1d(values[0]))
+    return tuple(int(v) for v in values)
+
+
 def shape_tuple(shape) -> tuple[int, ...] | None:
-    """Normalise ``shape=`` (``None``, an int, or a sequence of ints)."""
+    """Normalise ``shape=`` (``None``, an int, a sequence of ints, or an expression of data's shapes)."""
     if shape is None:
         return None
     if isinstance(shape, (int, np.integer)):
         return (int(shape),)
+    if is_symbolic_shape(shape):
+        return _current_shape(shape)
     return tuple(int(s) for s in shape)
 
 
@@ -174,6 +198,10 @@ class Distribution:
                 "the distribution needs at least one category (a non-empty last axis)"
             )
         batch = self._batch_shape_from_params()
+        # a shape given as an expression of data (``shape=x.shape``) is followed after pm.set_data
+        self._shape_expression = (
+            (shape, ()) if is_symbolic_shape(shape) else (size, self.event_shape) if is_symbolic_shape(size) else None
+        )
         shape = shape_tuple(shape)
         size = shape_tuple(size)
         if shape is None and size is not None:
@@ -201,6 +229,14 @@ class Distribution:
             if any(b is None for b in batch):
                 batch = self._evaluate_batch_shape()
             self.shape = tuple(int(b) for b in batch) + self.event_shape
+
+    def current_shape(self) -> tuple[int, ...] | None:
+        """The shape a ``shape=``/``size=`` expression of data gives now, or ``None`` when the shape is fixed."""
+        given = getattr(self, "_shape_expression", None)
+        if given is None:
+            return None
+        expression, event = given
+        return shape_tuple(expression) + tuple(event)
 
     def _event_shape(self) -> tuple[int, ...]:
         """Event shape implied by the parameters (``()`` for univariate)."""

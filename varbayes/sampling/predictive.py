@@ -64,6 +64,9 @@ def _observed_shape(model, rv):
     arrays).
     """
     dist = rv.dist
+    given = dist.current_shape()
+    if given is not None:
+        return given
     containers = {id(model.root[name]) for name in model.root._data_names}
 
     def _is_data(var) -> bool:
