@@ -4,6 +4,7 @@ from varbayes.variational.api import callbacks
 from varbayes.variational.api.approximations import Approximation, Empirical, FullRank, LowRank, MeanField
 from varbayes.variational.api.checkpoint import load_approximation
 from varbayes.variational.api.inference import ADVI, ASVGD, SVGD, FullRankADVI, Inference, KLqp, fit
+from varbayes.variational.api.flows import NFVI, NormalizingFlow, flow_adam
 from varbayes.variational.api.optimizers import (
     adadelta,
     adagrad,
@@ -30,6 +31,9 @@ __all__ = [
     "Inference",
     "KLqp",
     "fit",
+    "NFVI",
+    "NormalizingFlow",
+    "flow_adam",
     "load_approximation",
     "adadelta",
     "adagrad",

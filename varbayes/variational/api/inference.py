@@ -526,6 +526,11 @@ class ASVGD(Inference):
 
 _METHODS = {"advi": ADVI, "fullrank_advi": FullRankADVI, "svgd": SVGD, "asvgd": ASVGD}
 
+# normalizing flows: their module builds on Inference, so it is imported once Inference is defined
+from varbayes.variational.api.flows import NFVI, split_method  # noqa: E402
+
+_METHODS["nfvi"] = NFVI
+
 
 def fit(
     n: int | None = 10000,
@@ -573,6 +578,9 @@ def fit(
     if isinstance(method, Inference):
         inference = method
     elif isinstance(method, str):
+        # 'nfvi=<formula>' is NFVI with that flow, as in PyMC3
+        method, flow = split_method(method)
+        inf_kwargs.update(flow)
         if method not in _METHODS:
             raise KeyError(f"method {method!r} is not known; valid methods: {sorted(_METHODS)}")
         if start is not None:

@@ -40,6 +40,9 @@ class Family(NamedTuple):
     whitening: Callable | None = None  # params -> (shift, factor) of the map taking N(0, I) to q
     # params -> the same q in a canonical form, where the parametrisation has symmetries
     canonical: Callable | None = None
+    # (params, key, n) -> ((n, D) draws, (n,) log q of each), from one pass; flows have no
+    # cheaper way to a draw's density, and some of their layers no closed-form inverse
+    sample_and_log_q: Callable | None = None
 
 
 def _inverse_softplus(y):
