@@ -32,7 +32,7 @@ from varbayes.sampling.progress import ChunkProgress
 
 __all__ = ["sample", "NUTSStats"]
 
-_INITS = ("auto", "adapt_diag", "jitter+adapt_diag", "advi", "advi+adapt_diag")
+_INITS = ("auto", "adapt_diag", "jitter+adapt_diag", "advi", "advi+adapt_diag", "pathfinder")
 _MAX_BUFFER = 1024
 _TARGET_CHUNK_SECONDS = 0.25
 
@@ -159,6 +159,8 @@ def _initial_positions(compiled, init: str, chains: int, rng: np.random.Generato
     if init.startswith("advi"):
         base_chains, imm = _advi_start(model, chains, rng)
         return base_chains, imm
+    if init == "pathfinder":
+        return _pathfinder_start(model, chains, rng)
     positions = base.copy()
     if init == "adapt_diag":
         return positions, imm
@@ -172,6 +174,22 @@ def _initial_positions(compiled, init: str, chains: int, rng: np.random.Generato
     if bad.any():
         positions[bad] = base[bad]
     return positions, imm
+
+
+def _pathfinder_start(model, chains: int, rng: np.random.Generator):
+    """Chains start at distinct Pathfinder draws; the initial mass matrix is their variance."""
+    from varbayes.variational.api.pathfinder import Pathfinder
+
+    with warnings.catch_warnings():
+        # a large Pareto k-hat says the draws are not the posterior; as starting points they still serve
+        warnings.simplefilter("ignore", UserWarning)
+        approx = Pathfinder(model=model, random_seed=int(rng.integers(2**31 - 1))).fit(progressbar=False)
+    draws = np.asarray(approx.histogram.get_value(), dtype=np.float64)
+    distinct = np.unique(draws, axis=0)
+    starts = distinct[rng.choice(len(distinct), size=chains, replace=len(distinct) < chains)]
+    variance = draws.var(axis=0)
+    variance = np.where(np.isfinite(variance) & (variance > 0), variance, 1.0)
+    return starts, np.tile(variance, (chains, 1))
 
 
 def _advi_start(model, chains: int, rng: np.random.Generator):
@@ -242,10 +260,13 @@ def sample(
         Show a progress bar with draws/s and divergences.
     target_accept : float
         Target mean acceptance probability of the step-size adaptation, in (0, 1).
-    init : {'auto', 'adapt_diag', 'jitter+adapt_diag', 'advi'}
+    init : {'auto', 'adapt_diag', 'jitter+adapt_diag', 'advi', 'pathfinder'}
         How chains start: ``'auto'`` is ``'jitter+adapt_diag'`` (the initial
         point jittered by U(-1, 1) in unconstrained space); ``'advi'`` starts
-        from a mean-field ADVI fit, which also gives the initial mass matrix.
+        from a mean-field ADVI fit, which also gives the initial mass matrix;
+        ``'pathfinder'`` starts each chain at a different draw of a
+        :class:`~varbayes.Pathfinder` fit, with the draws' variance as the
+        initial mass matrix.
     model : Model, optional
         The model; the one of the ``with`` block by default.
     return_inferencedata : bool

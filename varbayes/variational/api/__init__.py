@@ -5,6 +5,7 @@ from varbayes.variational.api.approximations import Approximation, Empirical, Fu
 from varbayes.variational.api.checkpoint import load_approximation
 from varbayes.variational.api.inference import ADVI, ASVGD, SVGD, FullRankADVI, Inference, KLqp, fit
 from varbayes.variational.api.flows import NFVI, NormalizingFlow, flow_adam
+from varbayes.variational.api.pathfinder import Pathfinder, PathfinderApproximation
 from varbayes.variational.api.optimizers import (
     adadelta,
     adagrad,
@@ -35,6 +36,8 @@ __all__ = [
     "NormalizingFlow",
     "flow_adam",
     "load_approximation",
+    "Pathfinder",
+    "PathfinderApproximation",
     "adadelta",
     "adagrad",
     "adagrad_window",

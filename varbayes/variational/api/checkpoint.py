@@ -278,6 +278,8 @@ def load_approximation(path, model=None):
         "FullRank": lambda: approximations.FullRank(model),
         "LowRank": lambda: approximations.LowRank(model, rank=kind["rank"]),
         "Empirical": lambda: approximations.Empirical(model=model, size=kind["n_particles"]),
+        # Pathfinder's resampled draws come back as particles; the paths' normals are not saved
+        "PathfinderApproximation": lambda: approximations.Empirical(model=model, size=kind["n_particles"]),
     }
     if kind.get("class") not in classes:
         raise ValueError(f"{str(saved.path)!r} holds an approximation of unknown class {kind.get('class')!r}")

@@ -21,6 +21,7 @@ from varbayes.variational.api.checkpoint import (
 from varbayes.variational.api.converge import DEFAULT_MAX_N, run_until_converged
 from varbayes.variational.api.loop import run_fit
 from varbayes.variational.api.optimizers import adagrad_window, as_optimizer, program_key
+from varbayes.variational.api.pathfinder import Pathfinder
 from varbayes.variational.core import asvgd_step, build_chunk, elbo_step, init_state, svgd_step
 from varbayes.variational.core.convergence import StopRule
 from varbayes.variational.core.precondition import identity, whiten_batch_fn, whiten_logdensity
@@ -524,7 +525,7 @@ class ASVGD(Inference):
         return asvgd_step(self.approx.family, logdensity_fn, optimizer, n_mc, self.temperature, batch_fn=batch_fn)
 
 
-_METHODS = {"advi": ADVI, "fullrank_advi": FullRankADVI, "svgd": SVGD, "asvgd": ASVGD}
+_METHODS = {"advi": ADVI, "fullrank_advi": FullRankADVI, "svgd": SVGD, "asvgd": ASVGD, "pathfinder": Pathfinder}
 
 # normalizing flows: their module builds on Inference, so it is imported once Inference is defined
 from varbayes.variational.api.flows import NFVI, split_method  # noqa: E402
@@ -547,10 +548,14 @@ def fit(
     ----------
     n : int or None
         Number of iterations, or ``None`` to run until converged (see
-        :meth:`Inference.fit`; ``max_n`` and ``max_time`` cap it).
+        :meth:`Inference.fit`; ``max_n`` and ``max_time`` cap it). For
+        ``'pathfinder'``: the most L-BFGS iterations of each path, which
+        stops earlier when converged (``None``: 1000).
     method : str or Inference
-        ``'advi'``, ``'fullrank_advi'``, ``'svgd'``, ``'asvgd'``, or an
-        :class:`Inference` object.
+        ``'advi'``, ``'fullrank_advi'``, ``'svgd'``, ``'asvgd'``,
+        ``'pathfinder'`` (see :class:`Pathfinder`; it takes only
+        ``progressbar`` of the keyword arguments below), or an
+        :class:`Inference` or :class:`Pathfinder` object.
     model : Model, optional
         Defaults to the model of the ``with`` block.
     random_seed : int, optional
@@ -575,7 +580,7 @@ def fit(
     (1000,)
     """
     inf_kwargs = dict(inf_kwargs or {})
-    if isinstance(method, Inference):
+    if isinstance(method, (Inference, Pathfinder)):
         inference = method
     elif isinstance(method, str):
         # 'nfvi=<formula>' is NFVI with that flow, as in PyMC3
@@ -587,5 +592,7 @@ def fit(
             inf_kwargs.setdefault("start", start)
         inference = _METHODS[method](model=model, random_seed=random_seed, **inf_kwargs)
     else:
-        raise TypeError(f"method must be a name ({sorted(_METHODS)}) or an Inference object, got {method!r}")
+        raise TypeError(
+            f"method must be a name ({sorted(_METHODS)}), an Inference or a Pathfinder object, got {method!r}"
+        )
     return inference.fit(n, **kwargs)

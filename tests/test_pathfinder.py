@@ -1,0 +1,357 @@
+"""Pathfinder: the core against blackjax's formulas, accuracy on posteriordb, the API rows, every error."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from blackjax.optimizers.lbfgs import (
+    bfgs_sample,
+    lbfgs_inverse_hessian_factors,
+    lbfgs_inverse_hessian_formula_1,
+)
+
+import varbayes as pm
+from benchmarks import accuracy_models as am
+from varbayes.variational.api.diagnostics import Diagnosis
+from varbayes.variational.core import pathfinder as core
+
+
+def _gaussian(dim=4, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(dim, dim))
+    cov = A @ A.T / dim + 0.2 * np.eye(dim)
+    return rng.normal(size=dim) * 3.0, cov
+
+
+def _random_normal(dim=5, maxcor=3, seed=0) -> core.PathNormal:
+    """A normal as L-BFGS leaves it: blackjax's factors of a history of steps on a quadratic."""
+    rng = np.random.default_rng(seed)
+    _, cov = _gaussian(dim, seed)
+    S = rng.normal(size=(dim, maxcor))
+    Z = np.linalg.solve(cov, S)  # gradient changes of -log p on a quadratic: H s
+    alpha = rng.uniform(0.5, 1.5, size=dim)
+    beta, gamma = lbfgs_inverse_hessian_factors(jnp.asarray(S), jnp.asarray(Z), jnp.asarray(alpha))
+    return core.PathNormal(
+        jnp.asarray(rng.normal(size=dim)), jnp.asarray(rng.normal(size=dim)), jnp.asarray(alpha), beta, gamma
+    )
+
+
+# ---------------------------------------------------------------- the normal
+def test_draws_and_log_q_are_blackjax_bfgs_sample():
+    normal = _random_normal()
+    ours, ours_logq = jax.jit(core.sample, static_argnums=2)(normal, jax.random.key(3), 7)
+    # blackjax draws the same u; its mean takes the gradient it is given, here that of log p
+    theirs, theirs_logq = bfgs_sample(
+        jax.random.key(3), 7, normal.position, normal.grad, normal.alpha, normal.beta, normal.gamma
+    )
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ours_logq, theirs_logq, rtol=1e-10)
+
+
+def test_log_q_is_the_dense_normal_of_blackjax_inverse_hessian():
+    normal = _random_normal()
+    cov = lbfgs_inverse_hessian_formula_1(normal.alpha, normal.beta, normal.gamma)
+    mean = normal.position + cov @ normal.grad
+    np.testing.assert_allclose(core.mean(normal), mean, rtol=1e-10)
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(6, mean.shape[0])))
+    dense = jax.scipy.stats.multivariate_normal.logpdf(x, mean, cov)
+    log_q = jax.jit(jax.vmap(core.log_q, in_axes=(None, 0)))
+    np.testing.assert_allclose(log_q(normal, x), dense, rtol=1e-9)
+    # the density of the sampler's own draws agrees with log_q at those draws
+    draws, logq = jax.jit(core.sample, static_argnums=2)(normal, jax.random.key(2), 6)
+    np.testing.assert_allclose(log_q(normal, draws), logq, rtol=1e-9)
+
+
+def test_mixture_log_q_is_the_average_density_of_the_kept_normals():
+    a, b = _random_normal(seed=0), _random_normal(seed=1)
+    both = jax.tree.map(lambda *leaves: jnp.stack(leaves), a, b, a)
+    x = jnp.linspace(-1.0, 1.0, 5)
+    expected = np.log(0.5 * np.exp(core.log_q(a, x)) + 0.5 * np.exp(core.log_q(b, x)))
+    np.testing.assert_allclose(
+        jax.jit(core.mixture_log_q)(both, jnp.array([True, True, False]), x), expected, rtol=1e-9
+    )
+
+
+# ---------------------------------------------------------------- one path
+_MEAN, _COV = _gaussian(4)
+_PRECISION = jnp.asarray(np.linalg.inv(_COV))
+_GRADIENT_CALLS = []
+
+
+@jax.custom_vjp
+def _gaussian_logdensity(x, mean):
+    return -0.5 * (x - mean) @ _PRECISION @ (x - mean)
+
+
+def _forward(x, mean):
+    return _gaussian_logdensity(x, mean), (x, mean)
+
+
+def _backward(residuals, cotangent):
+    x, mean = residuals
+    # counts every gradient evaluation the compiled program makes
+    jax.debug.callback(lambda: _GRADIENT_CALLS.append(1))
+    gradient = -(_PRECISION @ (x - mean))
+    return cotangent * gradient, -cotangent * gradient
+
+
+_gaussian_logdensity.defvjp(_forward, _backward)
+_SETTINGS = {"maxcor": 6, "num_elbo_draws": 200}
+# one compiled program for every single-path test, and one for the vectorised paths
+_one_path = jax.jit(
+    lambda key, x0, data, maxiter: core.approximate(
+        key, _gaussian_logdensity, x0, data, maxiter=maxiter, **_SETTINGS
+    )
+)
+_paths = jax.jit(core.multi_path(_gaussian_logdensity, num_draws_per_path=50, **_SETTINGS))
+
+
+def test_a_gaussian_target_is_recovered_and_the_mean_is_the_newton_step():
+    log_z = 0.5 * np.linalg.slogdet(2 * np.pi * _COV)[1]
+    normal, info = _one_path(jax.random.key(0), jnp.zeros(4), jnp.asarray(_MEAN), 1000)
+    assert core.STATUS[int(info.status)].startswith("relative change")
+    np.testing.assert_allclose(core.mean(normal), _MEAN, atol=1e-4)
+    # the ELBO is at most log Z, and close to it when q is close to p
+    assert log_z - 0.1 < float(info.elbo) < log_z + 0.05
+    history = np.asarray(core.elbo_history(info))
+    assert history.shape == (int(info.iterations),) and np.isfinite(history).all()
+    assert history[int(info.best_iteration) - 1] == float(info.elbo) == history.max()
+
+
+def test_maxiter_stops_a_path_and_gradient_evaluations_are_counted_exactly():
+    _GRADIENT_CALLS.clear()
+    _, info = _one_path(jax.random.key(0), jnp.ones(4), jnp.asarray(_MEAN), 3)
+    jax.effects_barrier()
+    assert int(info.iterations) == 3 and core.STATUS[int(info.status)] == "maxiter reached"
+    assert int(info.grad_evals) == len(_GRADIENT_CALLS) > 3
+
+
+def test_paths_run_vectorised_as_they_run_alone():
+    starts = jnp.asarray([[0.0, 0.0, 0.0, 0.0], [2.0, -1.0, 0.5, 3.0]])
+    out = _paths(jax.random.key(4), starts, jnp.asarray(_MEAN), 1000)
+    for p, key in enumerate(jax.random.split(jax.random.key(4), 2)):
+        path_key, _ = jax.random.split(key)
+        normal, info = _one_path(path_key, starts[p], jnp.asarray(_MEAN), 1000)
+        assert int(info.iterations) == int(out.info.iterations[p])
+        np.testing.assert_allclose(normal.position, out.normals.position[p], rtol=1e-9)
+        np.testing.assert_allclose(info.elbo, out.info.elbo[p], rtol=1e-9)
+    assert out.draws.shape == (100, 4) and np.isfinite(out.log_q).all()
+
+
+# ---------------------------------------------------------------- accuracy
+@pytest.mark.skipif(not am.POSTERIORDB_DIR.exists(), reason="posteriordb references not found")
+@pytest.mark.parametrize("name", ["pdb_kidiq", "pdb_mesquite"])
+def test_posteriordb_means_within_a_quarter_sd(name):
+    # kidiq: flat coefficients on predictors of very different scales; mesquite: collinear predictors
+    with am.MODELS[name]():
+        approx = pm.fit(method="pathfinder", random_seed=1, progressbar=False)
+    assert approx.khat < 0.7
+    result = am.compare(name, am.flat_draws(approx.sample(1000, random_seed=2).posterior))
+    for var, r in result.items():
+        assert r["mean_err"] < 0.25, (var, r)
+        assert 0.75 < r["sd_ratio_min"] <= r["sd_ratio_max"] < 1.3, (var, r)
+    assert approx.grad_evals < 1000
+
+
+# ---------------------------------------------------------------- the API
+@pytest.fixture(scope="module")
+def regression():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=40)
+    y = 1.0 + 2.0 * x + rng.normal(0.0, 0.5, size=40)
+    with pm.Model() as model:
+        data = pm.Data("x", x)
+        a = pm.Normal("a", 0.0, 10.0)
+        b = pm.Normal("b", 0.0, 10.0)
+        s = pm.HalfNormal("s", 2.0)
+        pm.Deterministic("slope_over_s", b / s)
+        pm.Normal("y", a + b * data, s, observed=y, shape=data.shape)
+        # n=None: the settings of Pathfinder().fit() and of pm.sample(init="pathfinder"), one program for all
+        approx = pm.fit(None, method="pathfinder", random_seed=3, progressbar=False)
+    # least squares: the posterior is close to it with these vague priors
+    X = np.column_stack([np.ones_like(x), x])
+    coef = np.linalg.lstsq(X, y, rcond=None)[0]
+    return model, approx, coef
+
+
+def test_fit_by_name(regression):
+    _, approx, coef = regression
+    assert isinstance(approx, pm.PathfinderApproximation) and isinstance(approx, pm.Empirical)
+    assert approx.histogram.get_value().shape == (1000, 3)
+    assert approx.paths.elbo.shape == (4,) and np.isfinite(approx.paths.elbo).all()
+    assert approx.grad_evals == int(approx.paths.grad_evals.sum()) > 0
+    assert approx.khat < 0.5 and approx.ess > 500
+    assert len(approx.hist) >= 1 and np.isfinite(approx.hist).all()
+    np.testing.assert_allclose(approx.mean.eval()[:2], coef, atol=0.1)
+
+
+def test_object_api_and_seeds(regression):
+    model = regression[0]
+    pathfinder = pm.Pathfinder(num_draws=300, model=model, random_seed=5)
+    approx = pm.fit(None, method=pathfinder, progressbar=False)
+    assert approx is pathfinder.approx and approx.histogram.get_value().shape == (300, 3)
+    again = pm.Pathfinder(num_draws=300, model=model, random_seed=5).fit(progressbar=False)
+    np.testing.assert_array_equal(again.histogram.get_value(), approx.histogram.get_value())
+    other = pm.Pathfinder(num_draws=300, model=model, random_seed=6).fit(progressbar=False)
+    assert not np.array_equal(other.histogram.get_value(), approx.histogram.get_value())
+
+
+def test_n_caps_the_iterations_of_each_path(regression):
+    # two iterations are far from the posterior: k-hat says so, at the caller's line
+    with pytest.warns(UserWarning, match="Pareto k-hat") as record:
+        approx = pm.fit(2, method="pathfinder", model=regression[0], random_seed=3, progressbar=False)
+    assert record[0].filename == __file__
+    assert approx.khat >= 0.7 and approx.paths.iterations.max() == 2
+    assert len(approx.hist) <= 2
+
+
+def test_sample_sample_node_and_summary(regression):
+    model, approx, _ = regression
+    trace = approx.sample(200, random_seed=1)
+    assert set(trace.posterior.data_vars) == {"a", "b", "s", "slope_over_s"}
+    assert trace.posterior["b"].shape == (1, 200)
+    assert (trace.posterior["s"].values > 0).all()
+    b, s = model["b"], model["s"]
+    node = approx.sample_node(b / s, size=500)
+    values = node.eval()
+    assert values.shape == (500,)
+    assert abs(values.mean() - trace.posterior["slope_over_s"].values.mean()) < 0.5
+    assert not np.array_equal(values, node.eval())
+    assert list(approx.summary(random_seed=0).index)[:2] == ["a", "b"]
+
+
+def test_diagnose_reports_khat_of_the_paths_mixture(regression):
+    approx = regression[1]
+    diagnosis = approx.diagnose(draws=1000, random_seed=0)
+    assert isinstance(diagnosis, Diagnosis) and diagnosis.reliable
+    assert diagnosis.khat < 0.5 and diagnosis.draws == 1000
+    assert approx.diagnose(draws=1000, random_seed=0).khat == diagnosis.khat
+
+
+def test_posterior_predictive(regression):
+    model, approx, _ = regression
+    with model:
+        ppc = pm.sample_posterior_predictive(approx, draws=50, random_seed=1)
+    assert ppc.posterior_predictive["y"].shape == (1, 50, 40)
+
+
+def test_init_for_nuts(regression):
+    model = regression[0]
+    with model:
+        trace = pm.sample(
+            100,
+            tune=100,
+            chains=2,
+            init="pathfinder",
+            random_seed=2,
+            progressbar=False,
+            compute_convergence_checks=False,
+        )
+    assert trace.posterior["b"].shape == (2, 100)
+    assert abs(float(trace.posterior["b"].mean()) - regression[2][1]) < 0.2
+
+
+def test_save_and_load_keep_the_draws(regression, tmp_path):
+    model, approx, _ = regression
+    loaded = pm.load_approximation(approx.save(tmp_path / "pathfinder.npz"), model)
+    np.testing.assert_array_equal(loaded.histogram.get_value(), approx.histogram.get_value())
+
+
+# ---------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"num_paths": 0}, ValueError, "num_paths must be at least 1, got 0"),
+        ({"num_paths": 2.5}, TypeError, "num_paths must be an integer"),
+        ({"num_paths": True}, TypeError, "num_paths must be an integer"),
+        ({"num_draws": 0}, ValueError, "num_draws"),
+        ({"num_draws_per_path": -1}, ValueError, "num_draws_per_path"),
+        ({"maxcor": 0}, ValueError, "maxcor"),
+        ({"num_elbo_draws": 0}, ValueError, "num_elbo_draws"),
+        ({"maxls": 0}, ValueError, "maxls"),
+        ({"jitter": -1.0}, ValueError, "jitter must be a finite non-negative number"),
+        ({"jitter": float("nan")}, ValueError, "jitter"),
+        ({"ftol": "small"}, TypeError, "ftol must be a number"),
+        ({"gtol": -1e-8}, ValueError, "gtol"),
+    ],
+)
+def test_bad_settings(kwargs, error, match):
+    with pm.Model():
+        pm.Normal("x", 0.0, 1.0)
+        with pytest.raises(error, match=match):
+            pm.Pathfinder(**kwargs)
+        with pytest.raises(error, match=match):
+            pm.fit(method="pathfinder", inf_kwargs=kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"n": 0}, ValueError, "n is the most L-BFGS iterations of each path and must be at least 1, got 0"),
+        ({"n": -5}, ValueError, "at least 1"),
+        ({"n": 2.5}, TypeError, "n must be an int"),
+        ({"callbacks": [pm.callbacks.CheckParametersConvergence()]}, TypeError, "does not take callbacks="),
+        ({"obj_optimizer": pm.adam()}, TypeError, "does not take obj_optimizer=: its optimizer is L-BFGS"),
+        ({"obj_n_mc": 10}, TypeError, "num_elbo_draws"),
+        ({"total_grad_norm_constraint": 1.0}, TypeError, "total_grad_norm_constraint"),
+        ({"more_replacements": {}}, TypeError, "more_replacements"),
+        ({"n": None, "max_n": 10}, TypeError, "max_n"),
+        ({"checkpoint": "x.npz"}, TypeError, "checkpoint"),
+        ({"resume": True}, TypeError, "resume"),
+        ({"learning_rate": 0.1}, TypeError, "unexpected keyword argument 'learning_rate'"),
+    ],
+)
+def test_bad_fit_arguments(kwargs, error, match):
+    with pm.Model():
+        pm.Normal("x", 0.0, 1.0)
+        with pytest.raises(error, match=match):
+            pm.fit(method="pathfinder", progressbar=False, **kwargs)
+
+
+def test_minibatch_is_refused_with_the_reason():
+    data = np.random.default_rng(0).normal(size=(200,))
+    batch = pm.Minibatch(data, batch_size=20)
+    with pm.Model():
+        mu = pm.Normal("mu", 0.0, 1.0)
+        pm.Normal("y", mu, 1.0, observed=batch, total_size=200)
+        with pytest.raises(ValueError, match="Minibatch.*exact log-density|exact log-density.*Minibatch"):
+            pm.fit(method="pathfinder")
+        with pytest.raises(ValueError, match="Minibatch"):
+            pm.Pathfinder()
+
+
+def test_refine_and_early_diagnose_are_refused():
+    with pm.Model():
+        pm.Normal("x", 0.0, 1.0)
+        pathfinder = pm.Pathfinder()
+    with pytest.raises(RuntimeError, match="fit the approximation first"):
+        pathfinder.approx.diagnose()
+    with pytest.raises(TypeError, match="nothing to refine"):
+        pathfinder.refine(100)
+
+
+def test_no_finite_log_density_is_a_clear_error():
+    with pm.Model():
+        x = pm.Normal("x", 0.0, 1.0)
+        pm.Potential("nowhere", pm.math.log(x - x))  # log 0 everywhere
+        with pytest.raises(FloatingPointError, match="not finite at any of the 4 starting points"):
+            pm.fit(method="pathfinder", progressbar=False)
+
+
+def test_unknown_init_names_pathfinder():
+    with pm.Model():
+        pm.Normal("x", 0.0, 1.0)
+        with pytest.raises(ValueError, match="'pathfinder'"):
+            pm.sample(10, tune=10, init="pathfinderr")
+
+
+def test_progress_line(regression, caplog):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with caplog.at_level("INFO", logger="varbayes"):
+            pm.Pathfinder(model=regression[0], random_seed=5).fit(progressbar=True)
+    assert any(
+        "Pathfinder: 4 paths" in r.message and "gradient evaluations" in r.message for r in caplog.records
+    )
