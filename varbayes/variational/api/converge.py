@@ -246,6 +246,11 @@ def run_until_converged(
             run.steps = _chunk_steps(run, run.monitor.iterations, max_n - run.done, rule)
             try:
                 state, message = run.chunk_and_callbacks(state, coords.data(inner))
+                if checkpoint is not None and message is None and checkpoint.due():
+                    # the approximation holds the current iterate in the model's coordinates
+                    checkpoint.write(state)
+                    if checkpoint.terminate:
+                        message = f"SIGTERM: checkpoint written to {str(checkpoint.path)!r}"
             except KeyboardInterrupt:
                 state = run.state
                 approx.set_params(coords.to_model(state.params))
@@ -266,14 +271,8 @@ def run_until_converged(
                     checkpoint.write(run.state)
                 raise
             if message is not None:
-                reason = "interrupted" if message == "KeyboardInterrupt" else "callback"
+                reason = "interrupted" if message == "KeyboardInterrupt" or message.startswith("SIGTERM") else "callback"
                 break
-            if checkpoint is not None and checkpoint.due():
-                # the approximation holds the current iterate in the model's coordinates
-                checkpoint.write(state)
-                if checkpoint.terminate:
-                    reason, message = "interrupted", f"SIGTERM: checkpoint written to {str(checkpoint.path)!r}"
-                    break
             check = _check(run.monitor, scale, rule)
             # the window's iterate average, in the model's coordinates
             average = None if check is None else coords.to_model(unravel(check.average))

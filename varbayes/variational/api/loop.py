@@ -80,10 +80,18 @@ def run_fit(
     started = time.perf_counter()
     with FitProgress(n, progressbar) as bar, checkpoint if checkpoint is not None else nullcontext():
         while run.done < n:
-            if refresh is not None:
-                data = refresh()
+            # everything between two chunks is inside the try: Ctrl-C may land anywhere
             try:
+                if refresh is not None:
+                    data = refresh()
                 state, message = run.chunk_and_callbacks(state, data)
+                if checkpoint is not None and checkpoint.due() and message is None:
+                    checkpoint.write(state)
+                    if checkpoint.terminate:
+                        message = f"SIGTERM: checkpoint written to {str(checkpoint.path)!r}"
+                if message is None:
+                    rate = run.done / max(time.perf_counter() - started, 1e-9)
+                    bar.update(run.done, _average(run.scores[: run.done]), rate)
             except KeyboardInterrupt:
                 # keep the approximation as of the last finished chunk
                 state = run.state
@@ -93,14 +101,8 @@ def run_fit(
                 if checkpoint is not None:
                     checkpoint.write(run.state)
                 raise
-            if checkpoint is not None and checkpoint.due() and message is None:
-                checkpoint.write(state)
-                if checkpoint.terminate:
-                    message = f"SIGTERM: checkpoint written to {str(checkpoint.path)!r}"
             if message is not None:
                 break
-            rate = run.done / max(time.perf_counter() - started, 1e-9)
-            bar.update(run.done, _average(run.scores[: run.done]), rate)
         if checkpoint is not None and not checkpoint.terminate:
             checkpoint.write(state)
     scores = run.scores[: run.done]
