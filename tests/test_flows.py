@@ -164,8 +164,10 @@ def test_mixture_keeps_both_modes():
     assert abs(np.mean(x < 0) - 0.20) < 0.05
     assert x[x < 0.1].std() == pytest.approx(0.1, rel=0.25)
     assert x[x >= 0.1].std() == pytest.approx(0.1, rel=0.25)
+    # ADVI's one Gaussian cannot make two modes of sd 0.1
     x_advi = advi.sample(20000, random_seed=2).posterior["x"].values.ravel()
-    assert abs(np.mean(x_advi < 0) - 0.20) > 0.1  # one mode only
+    sds = [x_advi[x_advi < 0.1].std(), x_advi[x_advi >= 0.1].std()]
+    assert max(abs(sd / 0.1 - 1.0) for sd in sds) > 0.25
 
 
 @pytest.mark.slow
