@@ -22,20 +22,11 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
-import paramax
 
 from varbayes.variational.core.families import Family
 from varbayes.variational.core.step import _apply, _batched
-from varbayes.variational.core.flow_layers import (
-    FlowLayer,
-    build_bijection,
-    canonical_formula,
-    parse_formula,
-    trainable_filter,
-)
 
 __all__ = ["DEFAULT_FLOW", "normalizing_flow", "flow_negative_elbo", "flow_elbo_step"]
 
@@ -110,6 +101,18 @@ def normalizing_flow(
     """
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
         raise ValueError(f"dim must be a positive int, got {dim!r}")
+    # equinox, paramax and flowjax are imported with the first flow: `import varbayes` stays light
+    import equinox as eqx
+    import paramax
+
+    from varbayes.variational.core.flow_layers import (
+        FlowLayer,
+        build_bijection,
+        canonical_formula,
+        parse_formula,
+        trainable_filter,
+    )
+
     layers = parse_formula(formula)
     if not any(name == "loc" for name, _ in layers):
         layers = (*layers, FlowLayer("loc", 1))
