@@ -65,12 +65,18 @@ class CompiledModel:
     constrained : JaxFunction
         θ to a tuple of constrained free variables then deterministics
         (names in ``constrained.output_names``).
+    enumerated : Enumerated or None
+        When the model has finite discrete free variables: they are summed
+        out of ``logdensity``, θ holds the continuous variables only,
+        ``constrained`` returns θ itself, and ``enumerated.complete`` draws
+        the discrete variables back (see :mod:`varbayes.compile.marginal`).
     """
 
     model: object
     ravel: Ravel
     logdensity: JaxFunction
     constrained: JaxFunction
+    enumerated: object = None
 
     def initial_theta(self) -> np.ndarray:
         return self.ravel.ravel(self.model.initial_point())
@@ -206,7 +212,9 @@ def compile_model(model) -> CompiledModel:
     ValueError
         When the model has no free variables.
     TypeError
-        When a free variable is discrete (gradient-based inference cannot use it).
+        When a discrete free variable has an infinite support: finite ones
+        (Bernoulli, Categorical, DiscreteUniform, Binomial with a constant
+        ``n``, ...) are summed out (:func:`varbayes.compile.marginal.compile_enumerated`).
 
     Examples
     --------
@@ -225,10 +233,11 @@ def compile_model(model) -> CompiledModel:
         raise ValueError("the model has no free variables: there is nothing to infer")
     discrete = [name for name, rv in free.items() if rv.dist.discrete]
     if discrete:
-        raise TypeError(
-            f"free variables {discrete} are discrete; gradient-based inference "
-            "(VI, NUTS) needs continuous free variables: marginalise them or make them observed"
-        )
+        from varbayes.compile.marginal import compile_enumerated
+
+        compiled = compile_enumerated(model, discrete)
+        model._compiled_cache["compiled"] = compiled
+        return compiled
     ravel = _layout(model)
     logdensity_fn = compile_logdensity(model, ravel)
     outputs = [rv.var for rv in free.values()] + model.deterministics

@@ -308,7 +308,11 @@ def sample(
     Raises
     ------
     TypeError
-        When a free variable is discrete.
+        When a discrete free variable has an infinite support. Finite ones
+        (Bernoulli, Categorical, DiscreteUniform, Binomial with a constant
+        ``n``, ...) are summed out of the log-density NUTS moves on, then
+        drawn for each draw from their conditional posterior given the
+        continuous variables, and kept in ``posterior`` like the others.
     ValueError
         When the model has no free variables, or for invalid arguments.
 
@@ -338,9 +342,12 @@ def sample(
         raise ValueError(f"idata_kwargs {sorted(unknown)} are not supported; supported: log_likelihood, coords, dims")
     init = "jitter+adapt_diag" if init == "auto" else init
     compiled = compile_model(model)
-    names = _output_names(model, compiled)
+    enumerated = compiled.enumerated
+    names = list(enumerated.output_names) if enumerated is not None else _output_names(model, compiled)
     keep = _kept_names(names, var_names)
     free_names = list(model.free_rv_info)
+    # with finite discrete variables summed out, the chains record θ; the rest is computed after
+    recorded = list(compiled.constrained.output_names) if enumerated is not None else names
 
     seed = default_seed(random_seed)
     rng = np.random.default_rng(seed)
@@ -364,9 +371,11 @@ def sample(
     keys = jax.random.split(jax.random.key(seed), chains)
     schedule = jnp.asarray(adaptation.schedule(tune, draws, total))
     _say(f"Sampling {chains} chains vectorised in one compiled program")
-    _say(f"NUTS: [{', '.join(free_names)}]")
+    _say(f"NUTS: [{', '.join(v.name for v in compiled.ravel.vars)}]")
+    if enumerated is not None:
+        _say(f"Summed out, then drawn given each draw: [{', '.join(enumerated.names)}]")
 
-    kept: dict[str, list] = {name: [] for name in keep}
+    kept: dict[str, list] = {name: [] for name in (keep if enumerated is None else recorded)}
     stats: dict[str, list] = {name: [] for name in NUTSStats._fields}
     done = divergent = 0
     interrupted = False
@@ -382,7 +391,7 @@ def sample(
                 elapsed = time.perf_counter() - t0
                 lo = max(tune - done, 0)  # first kept row of this chunk
                 if lo < n_steps:
-                    for name, value in zip(names, values):
+                    for name, value in zip(recorded, values):
                         if name in kept:
                             kept[name].append(value[:, lo:n_steps])
                     for field, value in zip(NUTSStats._fields, chunk_stats):
@@ -402,6 +411,10 @@ def sample(
     if n_kept == 0:
         raise KeyboardInterrupt("sampling was interrupted before any draw was kept")
     posterior = {name: np.concatenate(parts, axis=1) for name, parts in kept.items()}
+    if enumerated is not None:
+        # each draw's discrete values from p(k | θ, data), on a key of their own
+        completed = enumerated.complete(posterior, jax.random.fold_in(jax.random.key(seed), chains))
+        posterior = {name: value for name, value in completed.items() if name in keep}
     sample_stats = {name: np.concatenate(parts, axis=1) for name, parts in stats.items()}
     if interrupted:
         warnings.warn(

@@ -55,7 +55,9 @@ def sample_constrained(compiled, sample_fn: Callable, params, key, draws: int, w
     -------
     tuple
         ``(values, theta)``: ``values`` maps each name of
-        ``compiled.constrained.output_names`` to an array ``(draws, ...)``;
+        ``compiled.constrained.output_names`` to an array ``(draws, ...)``
+        (for a model with finite discrete variables summed out, each free
+        variable and deterministic, the discrete ones drawn given θ);
         ``theta`` is ``None`` unless ``with_theta``.
 
     Examples
@@ -73,4 +75,8 @@ def sample_constrained(compiled, sample_fn: Callable, params, key, draws: int, w
     """
     program = _program(compiled, sample_fn, with_theta)
     values, theta = program(params, key, compiled.constrained.data(), int(draws))
-    return dict(zip(compiled.constrained.output_names, values)), theta
+    values = dict(zip(compiled.constrained.output_names, values))
+    if compiled.enumerated is not None:
+        # finite discrete variables were summed out: each draw gets them from p(k | θ, data)
+        values = compiled.enumerated.complete(values, jax.random.fold_in(key, 1))
+    return values, theta
