@@ -162,3 +162,9 @@ def test_supports_of_finite_discrete_distributions():
     assert finite_support("z", pm.Bernoulli.dist(0.5, shape=2)).tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
     with pytest.raises(ValueError, match=rf"'big'.*{MAX_CONFIGURATIONS:,}"):
         finite_support("big", pm.DiscreteUniform.dist(0, 100_000))
+
+
+
+def test_find_map_names_the_discrete_variables_it_does_not_handle():
+    with change_point_model(), pytest.raises(NotImplementedError, match=r"\['switchpoint'\]"):
+        pm.find_MAP(progressbar=False)

@@ -208,11 +208,19 @@ def test_advi_init(conjugate_normal):
     assert abs(float(trace.posterior["mu"].mean()) - post_mean) < 0.1
 
 
-def test_discrete_free_variable_is_an_error():
+def test_finite_discrete_free_variable_is_summed_out_and_drawn():
     with pm.Model() as model:
         pm.Categorical("k", p=np.array([0.3, 0.7]))
         pm.Normal("x", 0.0, 1.0)
-    with pytest.raises(TypeError, match="k"):
+    trace = sample(2000, tune=200, chains=2, progressbar=False, model=model, random_seed=1)
+    assert abs(float(trace.posterior["k"].mean()) - 0.7) < 0.03
+
+
+def test_infinite_discrete_free_variable_is_an_error():
+    with pm.Model() as model:
+        pm.Poisson("k", 2.0)
+        pm.Normal("x", 0.0, 1.0)
+    with pytest.raises(TypeError, match="'k'.*infinite support"):
         sample(10, tune=10, chains=2, progressbar=False, model=model)
 
 

@@ -163,34 +163,38 @@ class Enumerated:
         """Replace ``values[THETA]`` (draws ``(..., D)``) by every named value, discrete ones drawn.
 
         Each draw of θ gets its discrete values from ``p(k | θ, data)``, with
-        its own key split from ``key``; the result is ordered as
-        ``output_names`` (free variables, then deterministics).
+        its own key split from ``key`` (``key=None``: the most probable
+        values instead); the result is ordered as ``output_names`` (free
+        variables, then deterministics).
         """
         values = dict(values)
         theta = np.asarray(values.pop(THETA))
         lead, flat = theta.shape[:-1], theta.reshape(-1, theta.shape[-1])
         data = tuple(jnp.asarray(v.get_value(borrow=True)) for v in self.data_vars)
-        outputs = self._program()(jnp.asarray(flat), jax.random.split(key, len(flat)), data, batch_size)
+        keys = jax.random.split(jax.random.key(0) if key is None else key, len(flat))
+        outputs = self._program(key is None)(jnp.asarray(flat), keys, data, batch_size)
         drawn = {name: np.asarray(v).reshape(lead + np.shape(v)[1:]) for name, v in zip(self.output_names, outputs)}
         values.update(drawn)
         return {name: values[name] for name in self.output_names if name in values}
 
-    def _program(self):
-        program = getattr(self, "_compiled_program", None)
+    def _program(self, most_probable: bool):
+        programs = self.__dict__.setdefault("_programs", {})
+        program = programs.get(most_probable)
         if program is None:
             grid = tuple(jnp.asarray(g) for g in self.grid)
             joint, values_fn, split = self.joint_logdensity, self.values, self.n_logdensity_data
 
             def one(args, data):
                 theta, key = args
-                c = jax.random.categorical(key, joint(theta, data[:split]))
+                logits = joint(theta, data[:split])
+                c = jnp.argmax(logits) if most_probable else jax.random.categorical(key, logits)
                 return tuple(values_fn(theta, data[split:], *(g[c] for g in grid)))
 
             def run(theta, keys, data, batch_size):
                 return jax.lax.map(lambda args: one(args, data), (theta, keys), batch_size=batch_size)
 
             program = jax.jit(run, static_argnums=3)
-            object.__setattr__(self, "_compiled_program", program)
+            programs[most_probable] = program
         return program
 
 

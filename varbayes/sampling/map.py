@@ -164,6 +164,12 @@ def find_MAP(
     """
     model = modelcontext(model)
     compiled = compile_model(model)
+    if compiled.enumerated is not None:
+        raise NotImplementedError(
+            f"find_MAP does not handle the discrete free variables {list(compiled.enumerated.names)}: "
+            "pm.sample and pm.fit sum them out and draw them back; find_MAP would need a joint maximum "
+            "over discrete and continuous values"
+        )
     logp_fn = compiled.function([_logp_without_jacobian(model)])
     data = logp_fn.data()
 
