@@ -13,25 +13,29 @@ from collections.abc import Sequence
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.compile.mode import Mode
 from pytensor.graph.basic import Variable
 from pytensor.graph.replace import vectorize_graph
 from pytensor.graph.traversal import ancestors
+from pytensor.tensor.random.type import RandomType
 
-from varbayes.config import default_seed, quick_eval_mode
+from varbayes.config import default_seed
 from varbayes.distributions.base import Distribution
 
 __all__ = ["draw", "logp", "logcdf"]
 
+# Python kernels, with the graph rewrites: among them the one that lets a rejection loop
+# (Scan) keep only its last state instead of a buffer of max_n_steps batches of draws
+_DRAW_MODE = Mode(linker="py", optimizer="fast_run")
+
 
 def _observed_distribution(var) -> Distribution | None:
-    """The distribution of ``var`` when it is the data of an observed variable of an open model."""
-    from varbayes.model.core import _stack
+    """The distribution of ``var`` when it is the data of an observed variable."""
+    return getattr(getattr(var, "tag", None), "varbayes_observed_dist", None)
 
-    for model in reversed(_stack()):
-        for rv in model.observed_rv_info.values():
-            if rv.var is var:
-                return rv.dist
-    return None
+
+def _draws_random_numbers(graph) -> bool:
+    return any(isinstance(v.type, RandomType) for v in ancestors([graph]))
 
 
 def _distribution_of(var, what: str) -> Distribution:
@@ -199,10 +203,14 @@ def draw(vars, draws: int = 1, random_seed: int | None = None, **kwargs):
             continue
         batched = batcher.expression(target)
         if batched is None:
-            # random numbers of no known distribution (pt.random calls): one evaluation per draw
-            loop.append(len(outputs))
-        outputs.append(target if batched is None else batched)
-    fn = pytensor.function([], outputs, mode=quick_eval_mode())
+            if _draws_random_numbers(target):
+                # random numbers of no known distribution (pt.random calls): one evaluation per draw
+                loop.append(len(outputs))
+                batched = target
+            else:
+                batched = pt.broadcast_to(target, (batcher.n, *target.shape))
+        outputs.append(batched)
+    fn = pytensor.function([], outputs, mode=_DRAW_MODE)
     values = []
     for index, value in enumerate(fn()):
         if index in loop:

@@ -267,6 +267,8 @@ class Model:
                     stacklevel=3,
                 )
         rv = ObservedRV(name, data, dist, data, total_size)
+        # pm.draw and pm.logp of the observed variable itself (not of expressions that read the data)
+        data.tag.varbayes_observed_dist = dist
         for model in self._lineage():
             model._reg.observed[name] = rv
         self._add_name(name, data, dims)
