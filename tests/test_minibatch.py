@@ -3,6 +3,7 @@
 from functools import partial
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytensor
@@ -147,6 +148,142 @@ def test_minibatch_without_total_size_warns(data):
             pm.Normal("lik", 0.0, 1.0, observed=x)
 
 
+# ------------------------------------------------------------------ epochs
+def _labelled_model(n, size, columns=1, **kwargs):
+    """A model observing a Minibatch of rows ``[i, i, ...]``: a batch's first column names its rows."""
+    data = np.repeat(np.arange(n, dtype="float64")[:, None], columns, axis=1)
+    X = pm.Minibatch(data, batch_size=size, **kwargs)
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 10.0)
+        pm.Normal("obs", mu, 1.0, observed=X, total_size=data.shape)
+    return model, X
+
+
+def _drawn_rows(model, iterations):
+    ld = compile_model(model).logdensity
+    data = ld.data()
+    draw = jax.jit(lambda t: ld.batch_fn(jax.random.key(3), data, t)[-1][:, 0])
+    return np.concatenate([np.asarray(draw(t)) for t in iterations]).astype(int)
+
+
+@pytest.mark.parametrize("n, size", [(100, 10), (100, 7), (37, 37), (1000, 300), (5, 1)])
+def test_every_row_once_per_epoch(n, size):
+    """The batches of consecutive iterations, laid end to end, are permutations of the rows."""
+    model, _ = _labelled_model(n, size)
+    epochs = 4
+    stream = _drawn_rows(model, range(-(-epochs * n // size)))
+    orders = [stream[e * n : (e + 1) * n] for e in range(epochs)]
+    for order in orders:
+        np.testing.assert_array_equal(np.sort(order), np.arange(n))
+    if n > 5:
+        # a fresh order each epoch
+        assert len({tuple(order) for order in orders}) == epochs
+
+
+def test_batch_rows_are_uniform_over_keys():
+    """Over the fit's key, each place of a batch holds each row equally often (chi-square)."""
+    from scipy import stats
+
+    n, size, keys = 20, 8, 4000
+    model, _ = _labelled_model(n, size)
+    ld = compile_model(model).logdensity
+    data = ld.data()
+    # iteration 2 straddles the end of the first epoch: its last 4 rows come from the second
+    draw = jax.jit(jax.vmap(lambda k: ld.batch_fn(k, data, 2)[-1][:, 0]))
+    rows = np.asarray(draw(jax.random.split(jax.random.key(4), keys))).astype(int)
+    counts = np.stack([np.bincount(rows[:, place], minlength=n) for place in range(size)])
+    assert stats.chisquare(counts.ravel()).pvalue > 1e-3
+    # and the two rows of a pair are as often in one order as in the other
+    assert abs(np.mean(rows[:, 0] < rows[:, 1]) - 0.5) < 4 * 0.5 / np.sqrt(keys)
+
+
+def test_permutation_is_a_bijection_for_awkward_sizes():
+    from varbayes.data.epochs import permuted, round_keys
+
+    for n in [1, 2, 3, 17, 99, 1000, 4097]:
+        for epoch in range(3):
+            keys = round_keys(jax.random.key(5), epoch)
+            perm = np.asarray(permuted(keys, jnp.arange(n, dtype=jnp.uint32), n))
+            np.testing.assert_array_equal(np.sort(perm), np.arange(n))
+
+
+def test_joint_minibatches_draw_the_same_rows():
+    X = np.arange(300.0)[:, None] * np.ones((1, 3))
+    y = np.arange(300.0)
+    Xb, yb = pm.Minibatch(X, y, batch_size=40)
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 10.0)
+        pm.Normal("x", mu, 1.0, observed=Xb, total_size=X.shape)
+        pm.Normal("y", mu, 1.0, observed=yb, total_size=300)
+    ld = compile_model(model).logdensity
+    data = ld.data()
+    for t in [0, 7, 8, 30]:  # epochs end inside iterations 7 and 30
+        drawn = [np.asarray(b) for b in ld.batch_fn(jax.random.key(6), data, t)[-2:]]
+        xb, ybatch = sorted(drawn, key=np.ndim, reverse=True)
+        np.testing.assert_array_equal(xb[:, 0], ybatch)
+        np.testing.assert_array_equal(xb[:, 0], xb[:, 2])
+
+
+def test_an_index_read_outside_its_batch_follows_the_same_stream():
+    X = np.arange(60.0)[:, None] * np.ones((1, 2))
+    y = pytensor.shared(np.arange(60.0) * 10)
+    Xb = pm.Minibatch(X, batch_size=9)
+    rows = Xb._indices[0][1]
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 10.0)
+        pm.Normal("x", mu, 1.0, observed=Xb, total_size=X.shape)
+        pm.Potential("y", pt.sum(y[rows]) * mu)
+    ld = compile_model(model).logdensity
+    batch, index = ld.batch_fn(jax.random.key(7), ld.data(), 3)[-2:]
+    np.testing.assert_array_equal(np.asarray(batch)[:, 0], np.asarray(index))
+
+
+def test_batches_on_two_axes():
+    data = np.arange(30.0)[:, None] * 100 + np.arange(20.0)[None, :]
+    X = pm.Minibatch(data, batch_size=[6, 4])
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 10.0)
+        pm.Normal("obs", mu, 1.0, observed=X, total_size=data.shape)
+    ld = compile_model(model).logdensity
+    stream_rows, stream_cols = [], []
+    for t in range(10):  # two epochs of rows, two of columns
+        batch = np.asarray(ld.batch_fn(jax.random.key(8), ld.data(), t)[-1])
+        assert batch.shape == (6, 4)
+        stream_rows.extend(batch[:, 0] // 100)
+        stream_cols.extend(batch[0] % 100)
+        # outer indexing: one set of rows and one set of columns
+        np.testing.assert_array_equal(batch, (batch[:, :1] // 100) * 100 + batch[:1] % 100)
+    for e in range(2):
+        np.testing.assert_array_equal(np.sort(stream_rows[e * 30 : (e + 1) * 30]), np.arange(30))
+        np.testing.assert_array_equal(np.sort(stream_cols[e * 20 : (e + 1) * 20]), np.arange(20))
+
+
+def test_fit_is_independent_of_how_iterations_are_split():
+    """fit(n) in one call and in a fit and refines, or cut by a callback, are bitwise equal."""
+    rng = np.random.default_rng(9)
+    data = rng.normal([1.0, -1.0], 1.0, size=(103, 2))
+
+    def fitted(pieces, callbacks=None):
+        X = pm.Minibatch(data, batch_size=10)
+        with pm.Model():
+            mu = pm.Normal("mu", 0.0, 10.0, shape=2)
+            pm.Normal("obs", mu, 1.0, observed=X, total_size=data.shape)
+            advi = pm.ADVI(random_seed=3)
+        advi.fit(pieces[0], progressbar=False, callbacks=callbacks)
+        for n in pieces[1:]:
+            advi.refine(n, progressbar=False)
+        return advi.hist, np.asarray(advi.approx.mean.eval())
+
+    whole = fitted([250])
+    def every_13(approx, hist, i):
+        pass
+
+    every_13.every = 13
+    for split in (fitted([97, 5, 148]), fitted([250], callbacks=[every_13])):
+        np.testing.assert_array_equal(split[0], whole[0])
+        np.testing.assert_array_equal(split[1], whole[1])
+
+
 # ------------------------------------------------------------- statistics
 def test_minibatch_logdensity_is_unbiased():
     """Mean of many minibatch log-densities at fixed θ = the full-data log-density."""
@@ -165,12 +302,15 @@ def test_minibatch_logdensity_is_unbiased():
     full = float(compile_model(full_model).logdensity_fn(theta))
     ld = compile_model(mb_model).logdensity
     data_values = ld.data()
-    fn = jax.jit(jax.vmap(lambda k: ld.fn(theta, ld.batch_fn(k, data_values))))
+    fn = jax.jit(jax.vmap(lambda k: ld.fn(theta, ld.batch_fn(k, data_values, 0))))
     values = np.asarray(fn(jax.random.split(jax.random.key(0), 4000)))
     # 4000 independent batch estimates: the mean is within 4 standard errors
     se = values.std() / np.sqrt(len(values))
     assert abs(values.mean() - full) < 4 * se
     assert values.std() > 0
+    # over the iterations of one fit: an epoch's batches count every row once, so their mean is exact
+    epoch = jax.jit(jax.vmap(lambda t: ld.fn(theta, ld.batch_fn(jax.random.key(1), data_values, t))))
+    np.testing.assert_allclose(float(np.mean(epoch(jnp.arange(40)))), full, rtol=1e-12)
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from pytensor.graph.traversal import graph_inputs
 from pytensor.tensor.random.type import RandomType
 
 from varbayes.compile.jaxify import jaxify
-from varbayes.data.minibatch import batch_indices
+from varbayes.data.minibatch import batch_indices, minibatch_batches
 from varbayes.compile.ravel import Ravel, VarLayout
 
 __all__ = ["CompiledModel", "JaxFunction", "build_function", "compile_logdensity", "compile_model"]
@@ -34,7 +34,7 @@ class JaxFunction:
     fn: Callable
     data_vars: tuple[SharedVariable, ...]
     output_names: tuple[str, ...] = ()
-    #: ``batch_fn(key, data) -> data``: appends freshly drawn minibatch indices
+    #: ``batch_fn(key, data, iteration) -> data``: appends the iteration's minibatches
     batch_fn: Callable | None = None
     #: compiled programs built on this function (e.g. fit loops), reused across fits
     cache: dict = field(default_factory=dict, compare=False, repr=False)
@@ -42,12 +42,12 @@ class JaxFunction:
     def data(self) -> tuple:
         return tuple(jnp.asarray(v.get_value(borrow=True)) for v in self.data_vars)
 
-    def __call__(self, theta, data=None, key=None):
+    def __call__(self, theta, data=None, key=None, iteration=0):
         data = self.data() if data is None else data
         if self.batch_fn is not None:
             import jax
 
-            data = self.batch_fn(jax.random.key(0) if key is None else key, data)
+            data = self.batch_fn(jax.random.key(0) if key is None else key, data, iteration)
         return self.fn(jnp.asarray(theta), data)
 
 
@@ -169,39 +169,92 @@ def compile_logdensity(model, ravel: Ravel, replacements: dict | None = None) ->
     total = pt.cast(total, pytensor.config.floatX)
     if replacements:
         total = clone_replace(total, replace=dict(replacements))
-    # Minibatch indices become inputs, drawn by the compiled step from its own key.
+    # Minibatches become inputs: the compiled step reads each one's batch for the iteration
+    # from a stream of epochs over its source (varbayes.data.epochs).
+    batch_vars = minibatch_batches([total])
+    batch_inputs = [v.type() for v in batch_vars]
+    if batch_vars:
+        total = clone_replace(total, replace=dict(zip(batch_vars, batch_inputs)))
+    # An index read outside a Minibatch's batch (rare) becomes an input drawn from the same streams.
     index_vars = batch_indices([total])
     index_inputs = [pt.vector(f"batch_index_{k}", dtype="int64") for k in range(len(index_vars))]
     if index_vars:
         total = clone_replace(total, replace=dict(zip(index_vars, index_inputs)))
-    raw, data_vars = _jaxify_with_data(theta, [total], index_inputs, "the model's log-density")
+    extra_inputs = [*batch_inputs, *index_inputs]
+    raw, data_vars = _jaxify_with_data(theta, [total], extra_inputs, "the model's log-density")
+    # The sources of the batches are data too, read by the drawing only: they go after what the
+    # graph reads, and the log-density skips them.
+    read = len(data_vars)
+    sources = [v.tag.batch_of.source for v in batch_vars] + [v.tag.batch_index.source for v in index_vars]
+    for source in sources:
+        if not any(source is v for v in data_vars):
+            data_vars.append(source)
+    skip = len(data_vars) - read
 
     def logdensity(theta_value, data):
-        return raw(theta_value, *data)[0]
+        return raw(theta_value, *data[:read], *data[read + skip :])[0]
 
-    batch_fn = _batch_function(index_vars, data_vars) if index_vars else None
+    batch_fn = _batch_function(batch_vars, index_vars, data_vars) if batch_vars or index_vars else None
     return JaxFunction(logdensity, tuple(data_vars), ("logdensity",), batch_fn)
 
 
-def _batch_function(index_vars, data_vars) -> Callable:
-    """``batch_fn(key, data)``: the data followed by one fresh index vector per minibatch axis."""
+def _batch_function(batch_vars, index_vars, data_vars) -> Callable:
+    """``draw(key, data, iteration)``: the data followed by the iteration's batches, then its index vectors.
+
+    Every index variable (one per batched axis of a Minibatch call) is a
+    stream of epochs (:func:`varbayes.data.epochs.stream_rows`) keyed by the
+    fit's key and the stream's place in the graph, so Minibatches made by one
+    call (which share their row index) read the same rows. A batch is gathered
+    from its source once, into a buffer the log-density then reads: fused into
+    the log-density's loops, the gather would run once per loop.
+    """
     import jax
 
-    specs = []
-    for var in index_vars:
+    from varbayes.data.epochs import stream_rows
+
+    # One stream per index, known by its tag (graph rewrites clone the variable, not the tag).
+    streams: list = []  # (tag, position of its source in data, axis, size)
+
+    def stream_of(var) -> int:
         tag = var.tag.batch_index
-        position = next(i for i, v in enumerate(data_vars) if v is tag.source)
-        specs.append((position, tag.axis, tag.size))
+        for k, (other, *_) in enumerate(streams):
+            if other is tag:
+                return k
+        streams.append((tag, _position(data_vars, tag.source), tag.axis, tag.size))
+        return len(streams) - 1
 
-    def batch_fn(key, data):
-        keys = jax.random.split(key, len(specs))
-        indices = tuple(
-            jax.random.randint(k, (size,), 0, data[position].shape[axis])
-            for k, (position, axis, size) in zip(keys, specs)
-        )
-        return (*data, *indices)
+    batches = []  # (position of the source in data, [(axis, stream), ...])
+    for var in batch_vars:
+        tag = var.tag.batch_of
+        axes = [(axis, stream_of(idx)) for axis, idx in tag.indices]
+        batches.append((_position(data_vars, tag.source), axes))
+    loose = [stream_of(var) for var in index_vars]
 
-    return batch_fn
+    def draw(key, data, iteration):
+        # batches use keys of their own: a step's key is fold_in(key, iteration)
+        key = jax.random.fold_in(key, BATCH_STREAMS)
+        rows = [
+            stream_rows(jax.random.fold_in(key, k), iteration, data[position].shape[axis], size)
+            for k, (_, position, axis, size) in enumerate(streams)
+        ]
+        drawn = []
+        for position, axes in batches:
+            batch = data[position]
+            for axis, k in axes:  # one axis at a time: outer, not numpy's joint, indexing
+                batch = jax.numpy.take(batch, rows[k], axis=axis, mode="clip")
+            drawn.append(batch)
+        drawn = jax.lax.optimization_barrier(tuple(drawn))
+        return (*data, *drawn, *(rows[k].astype("int64") for k in loose))
+
+    return draw
+
+
+#: The ``fold_in`` of the fit's key that roots the minibatch streams: an iteration number no fit reaches.
+BATCH_STREAMS = 2**32 - 1
+
+
+def _position(data_vars, source) -> int:
+    return next(i for i, v in enumerate(data_vars) if v is source)
 
 
 def compile_model(model) -> CompiledModel:

@@ -1,10 +1,12 @@
 """``Minibatch``: a tensor whose every evaluation is a fresh random batch.
 
 The batch is ``shared[idx_0, idx_1, ...]`` where each ``idx`` is a random
-integer vector over one axis. Each index variable carries a
-:class:`BatchIndex` tag, so :mod:`varbayes.compile` can replace it by an
-input that the compiled fit step draws from its own key: the full data goes
-to the device once and no batch is copied per iteration.
+integer vector over one axis; evaluated with PyTensor, each index is a fresh
+uniform draw. Each index variable carries a :class:`BatchIndex` tag and the
+batch a :class:`BatchOf` tag, so :mod:`varbayes.compile` can replace the
+batch by an input that the compiled fit step fills: the full data goes to
+the device once, and each iteration reads its rows from epochs that visit
+every row once (:mod:`varbayes.data.epochs`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from varbayes.axes import axis_entries
 from varbayes.config import default_seed
 from varbayes.rng import advance_on_eval, shared_generator
 
-__all__ = ["Minibatch", "BatchIndex", "is_minibatch", "batch_indices"]
+__all__ = ["Minibatch", "BatchIndex", "BatchOf", "is_minibatch", "batch_indices", "minibatch_batches"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,17 @@ class BatchIndex:
     size: int
 
 
+@dataclass(frozen=True)
+class BatchOf:
+    """Tag of a Minibatch's batch: ``source`` taken along ``indices``, ``((axis, index variable), ...)``.
+
+    Minibatches made by one call share the index variable of their rows.
+    """
+
+    source: SharedVariable
+    indices: tuple
+
+
 def is_minibatch(var) -> bool:
     """Whether ``var`` is a Minibatch."""
     return isinstance(var, Minibatch)
@@ -43,12 +56,20 @@ def is_minibatch(var) -> bool:
 
 def batch_indices(outputs) -> list[Variable]:
     """The minibatch index variables a graph depends on, in a stable order."""
+    return _tagged(outputs, "batch_index")
+
+
+def minibatch_batches(outputs) -> list[Variable]:
+    """The Minibatch batches a graph depends on, in a stable order."""
+    return _tagged(outputs, "batch_of")
+
+
+def _tagged(outputs, tag: str) -> list[Variable]:
     from pytensor.graph.traversal import ancestors
 
     seen, found = set(), []
     for var in ancestors(list(outputs)):
-        tag = getattr(var.tag, "batch_index", None)
-        if tag is not None and id(var) not in seen:
+        if getattr(var.tag, tag, None) is not None and id(var) not in seen:
             seen.add(id(var))
             found.append(var)
     return found
@@ -158,6 +179,7 @@ class Minibatch(TensorVariable):
         # No static shapes: replacements such as {x: test_data} or
         # {x.minibatch: x.shared} may have any length.
         self.minibatch = _without_static_shape(batch, f"{name}_batch")
+        self.minibatch.tag.batch_of = BatchOf(self.shared, tuple(_indices))
         super().__init__(self.minibatch.type, None, None, name=name)
         Apply(view_op, [self.minibatch], [self])
 

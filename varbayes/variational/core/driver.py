@@ -3,9 +3,10 @@
 :func:`build_chunk` turns a step into a jitted function that runs up to
 ``buffer_size`` steps in a ``lax.while_loop``. The number of steps is an
 argument, so one compilation serves every chunk length. Each step's key is
-``fold_in(key, iteration)``: results do not depend on how the iterations are
-split into chunks. The loop stops early at the first non-finite loss or
-parameter and keeps the last finite state.
+``fold_in(key, iteration)``, and a :class:`BatchedStep` draws its minibatches
+from ``key`` and the iteration's number: results do not depend on how the
+iterations are split into chunks. The loop stops early at the first
+non-finite loss or parameter and keeps the last finite state.
 
 With ``segment > 0`` the chunk also sums the flattened parameters over
 consecutive segments of ``segment`` steps (``phase`` steps of the first
@@ -22,9 +23,12 @@ import jax.numpy as jnp
 
 from jax.flatten_util import ravel_pytree
 
-from varbayes.variational.core.step import VIState, tree_all_finite
+from varbayes.variational.core.step import BatchedStep, VIState, tree_all_finite
 
-__all__ = ["ChunkResult", "build_chunk"]
+__all__ = ["ChunkResult", "build_chunk", "MINIBATCH_COMPILER_OPTIONS"]
+
+#: XLA options of the loop of a step on minibatches (see :func:`build_chunk`).
+MINIBATCH_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 
 class ChunkResult(NamedTuple):
@@ -84,7 +88,11 @@ def build_chunk(
 
         def body(carry):
             i, current, losses, states, sums, _ = carry
-            new, loss = step(current, jax.random.fold_in(key, start + i), data)
+            step_key = jax.random.fold_in(key, start + i)
+            if isinstance(step, BatchedStep):
+                new, loss = step.update(current, step_key, step.draw(key, data, start + i))
+            else:
+                new, loss = step(current, step_key, data)
             ok = jnp.isfinite(loss) & tree_all_finite(new.params)
             current = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, current)
             losses = losses.at[i].set(loss)
@@ -106,4 +114,8 @@ def build_chunk(
         n_done, state, losses, states, sums, ok = jax.lax.while_loop(cond, body, carry)
         return ChunkResult(state, losses, n_done, ok, states, None if sums is None else sums[1])
 
-    return jax.jit(run)
+    # A batch's reductions (over a few hundred rows) are faster in XLA's own loops than in
+    # YNNPACK's fused reductions, whose calls also keep the loop from compiling to a single
+    # function (benchmarks/minibatch_step.py times both).
+    options = MINIBATCH_COMPILER_OPTIONS if isinstance(step, BatchedStep) else None
+    return jax.jit(run, compiler_options=options)

@@ -90,7 +90,7 @@ def whiten_batch_fn(batch_fn: Callable | None) -> Callable | None:
     """A minibatch drawer for the whitened data ``(whitening, data)``."""
     if batch_fn is None:
         return None
-    return lambda key, data: (data[0], batch_fn(key, data[1]))
+    return lambda key, data, iteration: (data[0], batch_fn(key, data[1], iteration))
 
 
 def to_model(family: Family, params, whitening: Whitening):

@@ -1,7 +1,10 @@
 """One optimisation step for each inference method, as a pure function.
 
 A step maps ``(state, key, data)`` to ``(state, loss)``; the driver runs many
-of them inside one compiled loop.
+of them inside one compiled loop. A step on minibatches is a
+:class:`BatchedStep`: the driver first puts the iteration's batches in the
+data, drawn from the fit's key and the iteration's number (the batches
+follow epochs, which span chunks).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import optax
 from varbayes.variational.core.families import Family
 from varbayes.variational.core.objectives import negative_elbo, stein_direction
 
-__all__ = ["VIState", "init_state", "elbo_step", "svgd_step", "asvgd_step"]
+__all__ = ["VIState", "BatchedStep", "init_state", "elbo_step", "svgd_step", "asvgd_step"]
 
 
 class VIState(NamedTuple):
@@ -29,12 +32,25 @@ def init_state(params, optimizer: optax.GradientTransformation) -> VIState:
     return VIState(params, optimizer.init(params))
 
 
-def _batched(key, data, batch_fn):
-    """Split off a key for this step's minibatch and draw it (no-op without minibatches)."""
-    if batch_fn is None:
-        return key, data
-    key, batch_key = jax.random.split(key)
-    return key, batch_fn(batch_key, data)
+class BatchedStep(NamedTuple):
+    """A step on minibatches.
+
+    ``draw(key, data, iteration)`` returns the data with the batches of
+    ``iteration`` added; the driver calls it with the fit's key, then
+    ``update(state, key, data)`` (the step proper) with the iteration's key.
+    Calling the step itself draws the batches of ``iteration`` from ``key``.
+    """
+
+    update: Callable
+    draw: Callable
+
+    def __call__(self, state, key, data, iteration=0):
+        return self.update(state, key, self.draw(key, data, iteration))
+
+
+def _batched(update: Callable, batch_fn: Callable | None):
+    """``update`` as a :class:`BatchedStep` drawing with ``batch_fn`` (``update`` itself if there is none)."""
+    return update if batch_fn is None else BatchedStep(update, batch_fn)
 
 
 def _apply(optimizer, state: VIState, grads) -> VIState:
@@ -52,16 +68,16 @@ def elbo_step(
 ) -> Callable:
     """Reparameterisation-gradient step on ``-ELBO`` (ADVI, full-rank ADVI).
 
-    ``batch_fn(key, data)``, when given, draws this step's minibatch.
+    ``batch_fn(key, data, iteration)``, when given, draws the minibatches
+    (the step is then a :class:`BatchedStep`).
     """
     loss_fn = negative_elbo(family, logdensity_fn, n_mc, stick_the_landing)
 
     def step(state: VIState, key, data):
-        key, data = _batched(key, data, batch_fn)
         loss, grads = jax.value_and_grad(loss_fn)(state.params, key, data)
         return _apply(optimizer, state, grads), loss
 
-    return step
+    return _batched(step, batch_fn)
 
 
 def svgd_step(
@@ -79,11 +95,10 @@ def svgd_step(
     phi_fn = stein_direction(logdensity_fn, temperature)
 
     def step(state: VIState, key, data):
-        _, data = _batched(key, data, batch_fn)
         phi, mean_logp = phi_fn(state.params["histogram"], data)
         return _apply(optimizer, state, {"histogram": -phi}), -mean_logp
 
-    return step
+    return _batched(step, batch_fn)
 
 
 def asvgd_step(
@@ -103,14 +118,13 @@ def asvgd_step(
     phi_fn = stein_direction(logdensity_fn, temperature)
 
     def step(state: VIState, key, data):
-        key, data = _batched(key, data, batch_fn)
         x, pullback = jax.vjp(lambda p: family.sample(p, key, n_particles), state.params)
         phi, mean_logp = phi_fn(x, data)
         (grads,) = pullback(-phi)
         entropy = family.entropy(state.params) if family.entropy is not None else 0.0
         return _apply(optimizer, state, grads), -mean_logp - entropy
 
-    return step
+    return _batched(step, batch_fn)
 
 
 def tree_all_finite(tree) -> jax.Array:
