@@ -20,7 +20,7 @@ import numpy as np
 
 from varbayes.config import default_seed
 
-__all__ = ["Diagnosis", "KHAT_THRESHOLD", "diagnose", "summary", "plot_hist"]
+__all__ = ["Diagnosis", "KHAT_THRESHOLD", "diagnose", "smoothed_log_weights", "summary", "plot_hist"]
 
 #: k̂ at or above which an approximation is flagged as unreliable.
 KHAT_THRESHOLD = 0.7
@@ -99,6 +99,33 @@ def _verdict(khat: float, ess: float, draws: int) -> str:
     )
 
 
+def smoothed_log_weights(log_ratios: np.ndarray) -> tuple[np.ndarray, float]:
+    """Pareto-smoothed log weights of log importance ratios ``log p - log q`` (1-D), and k̂.
+
+    Ratios that are all equal to rounding, as when q is p up to normalisation
+    (a normal fitted to a normal posterior), have no tail to fit: PSIS would
+    fail on them or return NaN. Their weights are equal and k̂ is ``-inf``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> _, khat = smoothed_log_weights(np.full(100, 2.0))
+    >>> khat
+    -inf
+    >>> _, khat = smoothed_log_weights(np.random.default_rng(0).normal(size=1000))
+    >>> bool(khat < 0.7)
+    True
+    """
+    finite = log_ratios[np.isfinite(log_ratios)]
+    if finite.size and np.ptp(finite) <= 1e-12 * max(1.0, float(np.max(np.abs(finite)))):
+        return np.where(np.isfinite(log_ratios), -np.log(finite.size), -np.inf), float("-inf")
+    from arviz_stats.base import array_stats
+
+    # psislw takes the negative log ratios (the convention of arviz-stats' loo).
+    log_weights, khat = array_stats.psislw(-log_ratios, r_eff=1.0, axis=-1)
+    return np.asarray(log_weights), float(khat)
+
+
 def diagnose(approx, draws: int = 2000, random_seed: int | None = None, params=None, warn: bool = True) -> Diagnosis:
     """Check how well ``q`` matches the posterior with Pareto-smoothed importance sampling.
 
@@ -166,11 +193,7 @@ def diagnose(approx, draws: int = 2000, random_seed: int | None = None, params=N
     log_ratios = np.asarray(program(params, key, approx.compiled.logdensity.data(), draws))
     # A draw where log p overflows carries no usable weight rather than breaking the fit.
     log_ratios = np.where(np.isnan(log_ratios), -np.inf, log_ratios)
-    from arviz_stats.base import array_stats
-
-    # psislw takes the negative log ratios (the convention of arviz-stats' loo).
-    log_weights, khat = array_stats.psislw(-log_ratios, r_eff=1.0, axis=-1)
-    khat = float(khat)
+    log_weights, khat = smoothed_log_weights(log_ratios)
     weights = np.exp(np.asarray(log_weights) - np.max(log_weights))
     weights /= weights.sum()
     ess = float(1.0 / np.sum(weights**2))
