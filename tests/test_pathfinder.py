@@ -99,13 +99,12 @@ def _backward(residuals, cotangent):
 
 _gaussian_logdensity.defvjp(_forward, _backward)
 _SETTINGS = {"maxcor": 6, "num_elbo_draws": 200}
-# one compiled program for every single-path test, and one for the vectorised paths
+# one compiled program for every single-path test
 _one_path = jax.jit(
     lambda key, x0, data, maxiter: core.approximate(
         key, _gaussian_logdensity, x0, data, maxiter=maxiter, **_SETTINGS
     )
 )
-_paths = jax.jit(core.multi_path(_gaussian_logdensity, num_draws_per_path=50, **_SETTINGS))
 
 
 def test_a_gaussian_target_is_recovered_and_the_mean_is_the_newton_step():
@@ -128,9 +127,13 @@ def test_maxiter_stops_a_path_and_gradient_evaluations_are_counted_exactly():
     assert int(info.grad_evals) == len(_GRADIENT_CALLS) > 3
 
 
-def test_paths_run_vectorised_as_they_run_alone():
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_paths_vectorised_or_in_turn_run_as_they_run_alone(vectorize):
+    paths = jax.jit(
+        core.multi_path(_gaussian_logdensity, num_draws_per_path=50, vectorize=vectorize, **_SETTINGS)
+    )
     starts = jnp.asarray([[0.0, 0.0, 0.0, 0.0], [2.0, -1.0, 0.5, 3.0]])
-    out = _paths(jax.random.key(4), starts, jnp.asarray(_MEAN), 1000)
+    out = paths(jax.random.key(4), starts, jnp.asarray(_MEAN), 1000)
     for p, key in enumerate(jax.random.split(jax.random.key(4), 2)):
         path_key, _ = jax.random.split(key)
         normal, info = _one_path(path_key, starts[p], jnp.asarray(_MEAN), 1000)
@@ -138,6 +141,17 @@ def test_paths_run_vectorised_as_they_run_alone():
         np.testing.assert_allclose(normal.position, out.normals.position[p], rtol=1e-9)
         np.testing.assert_allclose(info.elbo, out.info.elbo[p], rtol=1e-9)
     assert out.draws.shape == (100, 4) and np.isfinite(out.log_q).all()
+
+
+def test_an_exact_normal_posterior_has_khat_minus_inf(conjugate_normal):
+    model, post_mean, post_sd = conjugate_normal
+    with model:
+        approx = pm.fit(method="pathfinder", random_seed=0, progressbar=False)
+    # q is p up to normalisation: equal importance weights, no tail for PSIS to fit
+    assert approx.khat == -np.inf and approx.ess == pytest.approx(4000)
+    assert approx.diagnose(random_seed=1).reliable
+    draws = approx.histogram.get_value()[:, 0]
+    assert abs(draws.mean() - post_mean) < 0.1 * post_sd and abs(draws.std() / post_sd - 1) < 0.1
 
 
 # ---------------------------------------------------------------- accuracy
@@ -275,6 +289,7 @@ def test_save_and_load_keep_the_draws(regression, tmp_path):
         ({"jitter": float("nan")}, ValueError, "jitter"),
         ({"ftol": "small"}, TypeError, "ftol must be a number"),
         ({"gtol": -1e-8}, ValueError, "gtol"),
+        ({"vectorize": "yes"}, TypeError, "vectorize must be True, False or None"),
     ],
 )
 def test_bad_settings(kwargs, error, match):

@@ -29,7 +29,7 @@ from varbayes.compile import compile_model
 from varbayes.config import default_seed
 from varbayes.model.core import Model, modelcontext
 from varbayes.variational.api.approximations import Approximation, Empirical
-from varbayes.variational.api.diagnostics import KHAT_THRESHOLD, Diagnosis
+from varbayes.variational.api.diagnostics import KHAT_THRESHOLD, Diagnosis, smoothed_log_weights
 from varbayes.variational.api.progress import log
 from varbayes.variational.core import families
 from varbayes.variational.core import pathfinder as core
@@ -212,8 +212,8 @@ class Pathfinder:
 
     Each path runs L-BFGS on ``log p`` from a jittered start, estimates the
     ELBO of the normal approximation at every iterate (the L-BFGS inverse
-    Hessian as covariance) and keeps the best; the paths run vectorised in
-    one compiled program. Draws from every path's normal are pooled,
+    Hessian as covariance) and keeps the best; all paths run in one compiled
+    program (vectorised on an accelerator, see ``vectorize``). Draws from every path's normal are pooled,
     weighted by ``p / q`` against the mixture of the normals, Pareto-smoothed,
     and ``num_draws`` of them resampled: the result is a
     :class:`PathfinderApproximation`.
@@ -245,6 +245,13 @@ class Pathfinder:
         A path stops when the gradient's norm is at most ``gtol``.
     maxls : int
         Most line-search trials per L-BFGS iteration.
+    vectorize : bool, optional
+        Run the paths vectorised (``jax.vmap``, in parallel on an
+        accelerator) or one after another, in the same compiled program
+        either way. By default vectorised on a GPU or TPU and one after
+        another on a CPU, where XLA gains nothing from batching them and
+        compiles the batched program at about twice the cost (a second or
+        more, most of a small model's whole call).
     model : Model, optional
         The model of the ``with`` block by default.
     start : dict, optional
@@ -281,6 +288,7 @@ class Pathfinder:
         ftol: float = 1e-10,
         gtol: float = 1e-8,
         maxls: int = 100,
+        vectorize: bool | None = None,
         model: Model | None = None,
         start=None,
         random_seed: int | None = None,
@@ -294,6 +302,9 @@ class Pathfinder:
         self.jitter = _positive_float("jitter", jitter, allow_zero=True)
         self.ftol = _positive_float("ftol", ftol, allow_zero=True)
         self.gtol = _positive_float("gtol", gtol, allow_zero=True)
+        if vectorize is not None and not isinstance(vectorize, (bool, np.bool_)):
+            raise TypeError(f"vectorize must be True, False or None (by backend), got {vectorize!r}")
+        self.vectorize = jax.default_backend() != "cpu" if vectorize is None else bool(vectorize)
         model = modelcontext(model)
         if compile_model(model).logdensity.batch_fn is not None:
             raise ValueError(
@@ -316,6 +327,7 @@ class Pathfinder:
             self.ftol,
             self.gtol,
             self.maxls,
+            self.vectorize,
         )
         cache = self.approx.logdensity_cache
         key = ("pathfinder", settings)
@@ -323,6 +335,7 @@ class Pathfinder:
             run = core.multi_path(
                 self.approx.logdensity_fn,
                 self.num_draws_per_path,
+                self.vectorize,
                 maxcor=self.maxcor,
                 num_elbo_draws=self.num_elbo_draws,
                 ftol=self.ftol,
@@ -332,35 +345,35 @@ class Pathfinder:
             cache[key] = jax.jit(run)
         return cache[key]
 
-    def _starts(self, rng: np.random.Generator, data) -> np.ndarray:
-        """Jittered starts; a start where log p or its gradient is not finite is drawn again."""
-        cache = self.approx.logdensity_cache
-        if "pathfinder_finite" not in cache:
-            logdensity_fn = self.approx.logdensity_fn
+    def _run(self, rng: np.random.Generator, data, maxiter: int) -> core.MultiPathResult:
+        """Run the paths from jittered starts; redraw the starts where log p is not finite.
 
-            def finite(positions, data):
-                value, grad = jax.vmap(jax.value_and_grad(logdensity_fn), in_axes=(0, None))(positions, data)
-                return jnp.isfinite(value) & jnp.all(jnp.isfinite(grad), axis=-1)
-
-            cache["pathfinder_finite"] = jax.jit(finite)
-        finite = cache["pathfinder_finite"]
+        A path whose start has no finite ``log p`` or gradient stops at once
+        (status 3, no iteration); those starts are drawn again and the
+        program rerun (its other paths keep their starts and keys, so their
+        results do not change). Checking the starts inside the program spares
+        a second compiled program for the common case where all are finite.
+        """
+        program = self._program()
+        key = jax.random.key(self.seed)
         base = np.asarray(self._theta0, dtype=np.float64)
-        starts = np.tile(base, (self.num_paths, 1))
-        bad = np.ones(self.num_paths, dtype=bool)
+        starts = base + rng.uniform(-self.jitter, self.jitter, size=(self.num_paths, base.size))
         for _ in range(_INIT_RETRIES if self.jitter > 0 else 1):
-            starts[bad] = base + rng.uniform(-self.jitter, self.jitter, size=(int(bad.sum()), base.size))
-            bad = ~np.asarray(finite(jnp.asarray(starts), data))
+            result = jax.device_get(program(key, jnp.asarray(starts), data, maxiter))
+            bad = (np.asarray(result.info.status) == core.STATUS.index("non-finite log p")) & (
+                np.asarray(result.info.iterations) == 0
+            )
             if not bad.any():
                 break
+            starts[bad] = base + rng.uniform(-self.jitter, self.jitter, size=(int(bad.sum()), base.size))
         if bad.all():
             raise FloatingPointError(
                 f"log p or its gradient is not finite at any of the {self.num_paths} starting points of "
                 f"Pathfinder (the initial point jittered by up to {self.jitter:g}, "
-                f"{_INIT_RETRIES} tries each): "
-                "check model.point_logps(), pass start=, or lower jitter"
+                f"{_INIT_RETRIES} tries each): check model.point_logps(), pass start=, or lower jitter"
             )
-        # a start still not finite makes its path stop at once and keep no normal
-        return starts
+        # a start still not finite leaves its path without a normal; the others carry the fit
+        return result
 
     def fit(self, n: int | None = None, progressbar: bool = True, **kwargs) -> PathfinderApproximation:
         """Run every path and resample; return the :class:`PathfinderApproximation`.
@@ -422,10 +435,7 @@ class Pathfinder:
             maxiter = int(n)
         approx = self.approx
         rng = np.random.default_rng(self.seed)
-        data = approx.logdensity_data()
-        starts = self._starts(rng, data)
-        program = self._program()
-        result = jax.device_get(program(jax.random.key(self.seed), jnp.asarray(starts), data, maxiter))
+        result = self._run(rng, approx.logdensity_data(), maxiter)
         kept = np.isfinite(result.info.elbo)
         if not kept.any():
             raise FloatingPointError(
@@ -469,17 +479,15 @@ class Pathfinder:
 
 def _resample(result: core.MultiPathResult, num_draws: int, rng: np.random.Generator):
     """``(draws, khat, ess)``: Pareto-smoothed importance resampling of the pooled draws."""
-    from arviz_stats.base import array_stats
-
     log_ratios = np.asarray(result.log_density - result.log_q, dtype=np.float64)
     # a draw where log p is not finite, or from a path that kept no normal, carries no weight
     log_ratios = np.where(np.isnan(log_ratios), -np.inf, log_ratios)
-    log_weights, khat = array_stats.psislw(-log_ratios, r_eff=1.0, axis=-1)
-    weights = np.exp(np.asarray(log_weights) - np.max(log_weights))
+    log_weights, khat = smoothed_log_weights(log_ratios)
+    weights = np.exp(log_weights - np.max(log_weights))
     weights /= weights.sum()
     ess = float(1.0 / np.sum(weights**2))
     index = rng.choice(weights.size, size=num_draws, replace=True, p=weights)
-    return np.asarray(result.draws)[index], float(khat), ess
+    return np.asarray(result.draws)[index], khat, ess
 
 
 def _summary(info: core.PathInfo, khat: float) -> str:
