@@ -39,7 +39,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
-from blackjax.optimizers.lbfgs import lbfgs_inverse_hessian_factors, lbfgs_recover_alpha
 
 __all__ = [
     "STATUS",
@@ -291,6 +290,9 @@ def _path(
     maxls: int = 100,
 ) -> tuple[PathNormal, _Whitening, PathInfo]:
     """One path (see :func:`approximate`); also returns the kept normal's whitening."""
+    # blackjax is imported with the first path: `import varbayes` stays light
+    from blackjax.optimizers.lbfgs import lbfgs_inverse_hessian_factors, lbfgs_recover_alpha
+
     dim = initial_position.shape[0]
     dtype = initial_position.dtype
 
