@@ -119,7 +119,8 @@ CELLS = {
 LIBRARIES = {
     # name: (import line, total_size expression (PyMC 6 refuses data.shape), cache environment variable)
     "varbayes": ("import varbayes as pm", "data.shape"),
-    "PyMC": ("import pymc as pm", "len(data)"),
+    # PyMC 6 keeps the callbacks in pymc.variational (PyMC3 also exposed them as pm.callbacks)
+    "PyMC": ("import pymc as pm; pm.callbacks = pm.variational.callbacks", "len(data)"),
 }
 
 WORKER = """
