@@ -5,9 +5,10 @@ variational inference". L-BFGS climbs the log-density; at every iterate its
 inverse-Hessian estimate (a diagonal plus a rank ``2 * maxcor`` term) and the
 gradient define a normal approximation; its ELBO is estimated with a few
 draws, and the normal with the highest ELBO is what the path returns. Several
-paths from scattered starts run vectorised (``jax.vmap``) in one program, and
-their pooled draws, weighted against the mixture of the paths' normals, are
-what the caller resamples (Pareto-smoothed importance resampling).
+paths from scattered starts run in one program (vectorised with ``jax.vmap``,
+or one after another), and their pooled draws, weighted against the mixture
+of the paths' normals, are what the caller resamples (Pareto-smoothed
+importance resampling).
 
 The L-BFGS step is optax's (``optax.lbfgs`` with its zoom line search); the
 inverse-Hessian factors, the recovery of the diagonal and the normal's
