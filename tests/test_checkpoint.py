@@ -378,12 +378,16 @@ def test_killed_process_resumes_bitwise(tmp_path, sig, uninterrupted):
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     process = subprocess.Popen([sys.executable, str(script), path, str(n)], env=env)
     try:
+        # kill at a random point of the fit (in a chunk or between two), chosen by its progress
+        # as the checkpoints report it, so that the fit is mid-way on a fast machine or a slow one
+        target = np.random.default_rng().uniform(0.1, 0.6) * n
         deadline = time.monotonic() + 120
-        while not os.path.exists(path) and time.monotonic() < deadline and process.poll() is None:
+        done = 0
+        while done < target and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.02)
-        assert os.path.exists(path), "the fit wrote no checkpoint"
-        # kill at a random point of the fit, in a chunk or between two
-        time.sleep(np.random.default_rng().uniform(0.0, 1.5))
+            if os.path.exists(path):
+                done = len(read(path).hist)
+        assert done >= target, "the fit wrote no checkpoint"
         process.send_signal(sig)
         # Ctrl-C ends the fit, which keeps its last finished chunk, and the script goes on
         assert process.wait(timeout=60) == (0 if sig == signal.SIGINT else -sig)
