@@ -60,14 +60,15 @@ class _Ordered(Categorical):
 class OrderedLogistic(_Ordered):
     """Ordinal outcome in ``0..K-1``: ``P(Y <= k) = sigmoid(cutpoints[k] - eta)``.
 
+    The category probabilities are recorded as the deterministic
+    ``{name}_probs`` unless the variable is created with ``compute_p=False``.
+
     Parameters
     ----------
     eta : array_like
         The latent predictor (batch shape).
     cutpoints : array_like
         ``K - 1`` increasing cutpoints on the last axis.
-    compute_p : bool
-        Also record the category probabilities as the deterministic ``{name}_probs``.
 
     Examples
     --------
@@ -86,6 +87,9 @@ class OrderedLogistic(_Ordered):
 class OrderedProbit(_Ordered):
     """Ordinal outcome in ``0..K-1``: ``P(Y <= k) = Phi((cutpoints[k] - eta) / sigma)``.
 
+    The category probabilities are recorded as the deterministic
+    ``{name}_probs`` unless the variable is created with ``compute_p=False``.
+
     Parameters
     ----------
     eta : array_like
@@ -94,8 +98,6 @@ class OrderedProbit(_Ordered):
         ``K - 1`` increasing cutpoints on the last axis.
     sigma : float or array_like
         Scale of the latent normal.
-    compute_p : bool
-        Also record the category probabilities as the deterministic ``{name}_probs``.
 
     Examples
     --------

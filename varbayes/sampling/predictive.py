@@ -249,17 +249,19 @@ def sample_posterior_predictive(
         ``Data`` values they were made with to ``predictions_constant_data``
         (no ``observed_data``), as ArviZ lays out predictions.
 
-    Observed variables follow the data as they are at the call: an observed
-    ``pm.Data`` container, or containers in its parameters, set to new
-    lengths with ``pm.set_data(..., coords=...)`` give draws of the new
-    lengths, labelled with the new coords. One program is compiled per call.
-
     Returns
     -------
     xarray.DataTree or dict
         Groups ``posterior_predictive`` (dims ``(chain, draw, ...)``, as in
         the posterior) and ``observed_data``; or, with ``predictions``,
         ``predictions`` and ``predictions_constant_data``.
+
+    Notes
+    -----
+    Observed variables follow the data as they are at the call: an observed
+    ``pm.Data`` container, or containers in its parameters, set to new
+    lengths with ``pm.set_data(..., coords=...)`` give draws of the new
+    lengths, labelled with the new coords. One program is compiled per call.
 
     Examples
     --------
