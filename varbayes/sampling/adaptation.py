@@ -67,9 +67,9 @@ def warmup(target_accept: float):
     mm_init, mm_update, mm_final = mass_matrix_adaptation(is_diagonal_matrix=True)
 
     def init(n_dims: int, step_size, inverse_mass_matrix) -> WarmupState:
-        # strong float64 types: the state must keep one type through the compiled loop
-        step_size = jax.lax.convert_element_type(step_size, jnp.float64)
-        inverse_mass_matrix = jax.lax.convert_element_type(inverse_mass_matrix, jnp.float64)
+        # strong float types (float64, or float32 with JAX's 64-bit mode off): the state keeps one type through the loop
+        step_size = jax.lax.convert_element_type(step_size, jnp.result_type(float))
+        inverse_mass_matrix = jax.lax.convert_element_type(inverse_mass_matrix, jnp.result_type(float))
         state = WarmupState(
             da_init(step_size),
             mm_init(n_dims, inverse_mass_matrix),

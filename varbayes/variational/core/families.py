@@ -89,7 +89,7 @@ def mean_field() -> Family:
 
     def init(start, key):
         del key
-        return {"mu": jnp.asarray(start, dtype=jnp.float64), "rho": jnp.zeros_like(start, dtype=jnp.float64)}
+        return {"mu": jnp.asarray(start, dtype=jnp.result_type(float)), "rho": jnp.zeros_like(start, dtype=jnp.result_type(float))}
 
     def std(params):
         return jax.nn.softplus(params["rho"])
@@ -142,7 +142,7 @@ def full_rank() -> Family:
     def init(start, key):
         del key
         dim = start.shape[0]
-        return {"mu": jnp.asarray(start, dtype=jnp.float64), "L_tril": tril_pack(jnp.eye(dim))}
+        return {"mu": jnp.asarray(start, dtype=jnp.result_type(float)), "L_tril": tril_pack(jnp.eye(dim))}
 
     def chol(params):
         return tril_unpack(params["L_tril"], params["mu"].shape[0])
@@ -196,7 +196,7 @@ def low_rank(rank: int = 2) -> Family:
     def init(start, key):
         dim = start.shape[0]
         return {
-            "mu": jnp.asarray(start, dtype=jnp.float64),
+            "mu": jnp.asarray(start, dtype=jnp.result_type(float)),
             "rho": jnp.zeros(dim),
             "W": 0.01 * jax.random.normal(key, (dim, rank)),
         }
@@ -246,7 +246,7 @@ def particles(n_particles: int, jitter: float = 1.0) -> Family:
 
     def init(start, key):
         noise = jax.random.normal(key, (n_particles, start.shape[0]))
-        return {"histogram": jnp.asarray(start, dtype=jnp.float64) + jitter * noise}
+        return {"histogram": jnp.asarray(start, dtype=jnp.result_type(float)) + jitter * noise}
 
     def sample(params, key, n):
         hist = params["histogram"]

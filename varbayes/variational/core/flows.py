@@ -132,7 +132,7 @@ def normalizing_flow(
 
     def init(start, key):
         chain = build(jax.random.key(0) if key is None else key)
-        start = jnp.asarray(start, dtype=jnp.float64)
+        start = jnp.asarray(start, dtype=jnp.result_type(float))
         chain = eqx.tree_at(lambda c: c.bijections[last_loc].loc, chain, start)
         leaves = jax.tree_util.tree_leaves(trainable_filter(chain)[0])
         return dict(zip(names, leaves))
