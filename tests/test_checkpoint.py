@@ -345,10 +345,14 @@ def test_fits_of_two_models_in_two_threads_equal_sequential_fits():
 
 _KILLED_FIT = textwrap.dedent(
     """
+    import signal
     import sys
     import numpy as np
     import varbayes as pm
 
+    # a job started in the background by a non-interactive shell ignores SIGINT; a user's
+    # script in a terminal gets Python's KeyboardInterrupt, which is what is tested here
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     path, n = sys.argv[1], int(sys.argv[2])
     with pm.Model():
         x = pm.Normal("x", 0.0, 1.0, shape=3)
