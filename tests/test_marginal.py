@@ -168,3 +168,14 @@ def test_supports_of_finite_discrete_distributions():
 def test_find_map_names_the_discrete_variables_it_does_not_handle():
     with change_point_model(), pytest.raises(NotImplementedError, match=r"\['switchpoint'\]"):
         pm.find_MAP(progressbar=False)
+
+
+def test_sample_node_reads_the_continuous_variables_and_names_summed_out_ones():
+    with pm.Model():
+        z = pm.Bernoulli("z", 0.3)
+        mu = pm.Normal("mu", 0.0, 1.0)
+        pm.Normal("y", mu + 1.5 * z, 1.0, observed=np.array([1.0, 2.0, 1.5]))
+        approx = pm.fit(200, progressbar=False, random_seed=1)
+        assert approx.sample_node(mu * 2.0, size=10).eval().shape == (10,)
+        with pytest.raises(NotImplementedError, match=r"reads \['z'\], discrete variables summed out"):
+            approx.sample_node(mu + z, size=10)

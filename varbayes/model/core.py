@@ -422,6 +422,8 @@ class Model:
         """
         repl: dict = {}
         for name, rv in self._reg.free.items():
+            if values is not None and name not in values:
+                continue  # a discrete variable summed out of the log-density keeps its placeholder
             value = self.value_var(name) if values is None else values[name]
             if rv.transform is None:
                 repl[rv.var] = value

@@ -65,12 +65,27 @@ def constrained_from_theta(approx, theta) -> dict:
     return approx.model.constrained_replacements(values)
 
 
+def _check_continuous(approx, node_list) -> None:
+    """Refuse expressions of discrete variables summed out of the log-density (θ does not hold them)."""
+    in_theta = {v.name for v in approx.ravel.vars}
+    free = approx.model.free_rv_info
+    present = set(ancestors(node_list))
+    summed = sorted(name for name, rv in free.items() if name not in in_theta and rv.var in present)
+    if summed:
+        raise NotImplementedError(
+            f"the expression reads {summed}, discrete variables summed out of the log-density: sample_node "
+            "evaluates expressions of the continuous variables; approx.sample() and pm.sample() draw the "
+            "discrete ones given each draw"
+        )
+
+
 def sample_node(approx, node, size=None, deterministic: bool = False, more_replacements: dict | None = None):
     """See :meth:`Approximation.sample_node`."""
     single = not isinstance(node, (list, tuple))
     node_list = [pt.as_tensor_variable(n) for n in ([node] if single else node)]
     size = check_size(size)
     _check_belongs(approx, node_list)
+    _check_continuous(approx, node_list)
     if more_replacements:
         _check_replacements(node_list, more_replacements)
         node_list = clone_replace(node_list, replace={k: pt.as_tensor_variable(v) for k, v in more_replacements.items()})
