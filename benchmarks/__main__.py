@@ -38,7 +38,7 @@ TARGETS = {
     "advi_bar": {"PyMC": 100, "NumPyro": 5},
     "svgd": {"PyMC": 100},
     "iris_svgd": {"PyMC": 100},
-    "minibatch_bar": {"PyMC": 20},
+    "minibatch_bar": {"PyMC": 3.5, "NumPyro": 20},
     "nuts_bar": {"NumPyro": 1},
     "nuts_nobar": {"NumPyro": 1},
 }
