@@ -27,7 +27,7 @@ from varbayes.variational.core.step import BatchedStep, VIState, tree_all_finite
 
 __all__ = ["ChunkResult", "build_chunk", "MINIBATCH_COMPILER_OPTIONS"]
 
-#: XLA options of the loop of a step on minibatches (see :func:`build_chunk`).
+#: XLA options of the loop of a step on minibatches, on the CPU (see :func:`build_chunk`).
 MINIBATCH_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 
@@ -114,8 +114,10 @@ def build_chunk(
         n_done, state, losses, states, sums, ok = jax.lax.while_loop(cond, body, carry)
         return ChunkResult(state, losses, n_done, ok, states, None if sums is None else sums[1])
 
-    # A batch's reductions (over a few hundred rows) are faster in XLA's own loops than in
-    # YNNPACK's fused reductions, whose calls also keep the loop from compiling to a single
-    # function (benchmarks/minibatch_step.py times both).
-    options = MINIBATCH_COMPILER_OPTIONS if isinstance(step, BatchedStep) else None
+    # On the CPU, YNNPACK's fused reductions split a batch's sums over the cores: a little
+    # faster on an idle machine, twice as slow when another process holds a core (each
+    # reduction waits for it). Without them the loop compiles to one single-threaded
+    # function (docs/internals.md, benchmarks/minibatch_step.py).
+    cpu = jax.default_backend() == "cpu"
+    options = MINIBATCH_COMPILER_OPTIONS if isinstance(step, BatchedStep) and cpu else None
     return jax.jit(run, compiler_options=options)
