@@ -408,3 +408,31 @@ def test_killed_process_resumes_bitwise(tmp_path, sig, uninterrupted):
     saved = read(path)
     for name, value in params_of(uninterrupted).items():
         np.testing.assert_array_equal(saved.params[name], value)
+
+
+def test_a_flow_is_saved_loaded_and_resumed_bitwise(tmp_path):
+    def mixture():
+        with pm.Model() as model:
+            pm.NormalMixture("x", w=[0.2, 0.8], mu=[-0.3, 0.5], sigma=[0.1, 0.1])
+        return model
+
+    with mixture() as model:
+        approx = pm.fit(300, method="nfvi=planar*2-loc", random_seed=1, progressbar=False)
+        loaded = pm.load_approximation(approx.save(tmp_path / "flow.npz"), model)
+    assert type(loaded).__name__ == "NormalizingFlow" and loaded.flow == approx.flow
+    assert_same_fit(loaded, approx)
+    np.testing.assert_array_equal(loaded.sample(20, random_seed=0).posterior["x"], approx.sample(20, random_seed=0).posterior["x"])
+
+    def interrupt(approx, losses, i):
+        if i == 250:
+            raise KeyboardInterrupt
+
+    interrupt.every = 50
+    path = tmp_path / "fit.npz"
+    with mixture():
+        whole = pm.fit(600, method="nfvi", random_seed=2, progressbar=False)
+    with mixture():
+        pm.fit(600, method="nfvi", random_seed=2, progressbar=False, checkpoint=path, callbacks=[interrupt])
+    with mixture():
+        resumed = pm.fit(600, method="nfvi", random_seed=2, progressbar=False, checkpoint=path, resume=True)
+    assert_same_fit(resumed, whole)

@@ -83,6 +83,9 @@ def _family_header(approx) -> dict:
         header["rank"] = int(np.shape(params["W"])[1])
     if "histogram" in params:
         header["n_particles"] = int(np.shape(params["histogram"])[0])
+    if hasattr(approx, "flow_options"):
+        header["flow"] = approx.flow
+        header["flow_options"] = dict(approx.flow_options)
     return header
 
 
@@ -280,6 +283,7 @@ def load_approximation(path, model=None):
         "Empirical": lambda: approximations.Empirical(model=model, size=kind["n_particles"]),
         # Pathfinder's resampled draws come back as particles; the paths' normals are not saved
         "PathfinderApproximation": lambda: approximations.Empirical(model=model, size=kind["n_particles"]),
+        "NormalizingFlow": lambda: _flow(kind, model),
     }
     if kind.get("class") not in classes:
         raise ValueError(f"{str(saved.path)!r} holds an approximation of unknown class {kind.get('class')!r}")
@@ -288,6 +292,12 @@ def load_approximation(path, model=None):
     approx.set_params({name: jnp.asarray(value) for name, value in saved.params.items()})
     approx.hist = np.array(saved.hist)
     return approx
+
+
+def _flow(kind: dict, model):
+    from varbayes.variational.api.flows import NormalizingFlow
+
+    return NormalizingFlow(kind["flow"], model, **kind["flow_options"])
 
 
 def restore_fit(inference, saved: Saved) -> int:

@@ -123,6 +123,8 @@ class NormalizingFlow(Approximation):
         family = normalizing_flow(flow, dim, nn_width=nn_width, nn_depth=nn_depth, knots=knots, interval=interval)
         super().__init__(model, start=start, random_seed=random_seed, family=family)
         self.flow = family.name[len("flow[") : family.name.index(";")]
+        # what a saved flow needs to be rebuilt (see varbayes.variational.api.checkpoint)
+        self.flow_options = {"nn_width": nn_width, "nn_depth": nn_depth, "knots": knots, "interval": interval}
         names = tuple(self.shared_params)
         jitted = jax.jit(family.sample, static_argnums=2)
         self._draws_op = _JaxCall(jitted, names, dim, True)
