@@ -64,7 +64,7 @@ class Approximation:
 
     @property
     def batch_fn(self):
-        """Draws a step's minibatch indices, or ``None`` when the model has no Minibatch."""
+        """Draws a step's minibatch rows (from the fit's key and the iteration), or ``None`` without a Minibatch."""
         return self._logdensity.batch_fn
 
     def streaming_minibatches(self) -> list:
