@@ -27,7 +27,7 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 from pytensor.graph.traversal import ancestors
 
-from varbayes.compile.ravel import Ravel, VarLayout
+from varbayes.compile.model import _layout
 
 __all__ = ["MAX_CONFIGURATIONS", "THETA", "Enumerated", "compile_enumerated", "finite_support"]
 
@@ -198,26 +198,6 @@ class Enumerated:
         return program
 
 
-def continuous_layout(model) -> Ravel:
-    """The layout of θ over the continuous free variables only."""
-    layouts, offset = [], 0
-    for name, rv in model.free_rv_info.items():
-        if rv.dist.discrete:
-            continue
-        value = model.value_var(name)
-        layout = VarLayout(
-            name=name,
-            value_name=value.name,
-            shape=tuple(value.type.shape),
-            constrained_shape=tuple(rv.dist.shape),
-            transform=rv.transform,
-            offset=offset,
-        )
-        layouts.append(layout)
-        offset += layout.size
-    return Ravel(tuple(layouts))
-
-
 def compile_enumerated(model, discrete: Sequence[str]):
     """Compile ``model`` with the discrete free variables ``discrete`` summed out.
 
@@ -253,7 +233,7 @@ def compile_enumerated(model, discrete: Sequence[str]):
     free = model.free_rv_info
     discrete = tuple(discrete)
     grid = tuple(joint_grid([finite_support(name, free[name].dist) for name in discrete]))
-    ravel = continuous_layout(model)
+    ravel = _layout(model)
     if ravel.size == 0:
         raise ValueError(
             f"every free variable ({list(free)}) is discrete: there is no continuous variable for NUTS or VI "

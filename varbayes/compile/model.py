@@ -91,8 +91,11 @@ class CompiledModel:
 
 
 def _layout(model) -> Ravel:
+    """The layout of θ: the continuous free variables (discrete ones are summed out, not in θ)."""
     layouts, offset = [], 0
     for name, rv in model.free_rv_info.items():
+        if rv.dist.discrete:
+            continue
         value = model.value_var(name)
         layout = VarLayout(
             name=name,
