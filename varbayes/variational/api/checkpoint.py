@@ -371,6 +371,13 @@ class Checkpointer:
     def due(self) -> bool:
         return self.terminate or time.monotonic() - self.last >= self.every
 
+    def after_chunk(self, state) -> str | None:
+        """Write when due; return the stop message when a held SIGTERM asks the fit to end, else ``None``."""
+        if not self.due():
+            return None
+        self.write(state)
+        return f"SIGTERM: checkpoint written to {str(self.path)!r}" if self.terminate else None
+
     def write(self, state) -> None:
         tic = time.perf_counter()
         save_approximation(self.inference.approx, self.path, self.inference, self.run, state, self.data)

@@ -246,11 +246,9 @@ def run_until_converged(
             run.steps = _chunk_steps(run, run.monitor.iterations, max_n - run.done, rule)
             try:
                 state, message = run.chunk_and_callbacks(state, coords.data(inner))
-                if checkpoint is not None and message is None and checkpoint.due():
+                if checkpoint is not None and message is None:
                     # the approximation holds the current iterate in the model's coordinates
-                    checkpoint.write(state)
-                    if checkpoint.terminate:
-                        message = f"SIGTERM: checkpoint written to {str(checkpoint.path)!r}"
+                    message = checkpoint.after_chunk(state)
             except KeyboardInterrupt:
                 state = run.state
                 approx.set_params(coords.to_model(state.params))

@@ -85,10 +85,8 @@ def run_fit(
                 if refresh is not None:
                     data = refresh()
                 state, message = run.chunk_and_callbacks(state, data)
-                if checkpoint is not None and checkpoint.due() and message is None:
-                    checkpoint.write(state)
-                    if checkpoint.terminate:
-                        message = f"SIGTERM: checkpoint written to {str(checkpoint.path)!r}"
+                if checkpoint is not None and message is None:
+                    message = checkpoint.after_chunk(state)
                 if message is None:
                     rate = run.done / max(time.perf_counter() - started, 1e-9)
                     bar.update(run.done, _average(run.scores[: run.done]), rate)
