@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
 __all__ = ["ChunkProgress"]
 
 
@@ -26,10 +29,6 @@ class ChunkProgress:
     def __enter__(self) -> "ChunkProgress":
         self._start = time.perf_counter()
         if self.enabled:
-            # rich is imported with the first bar shown (a tenth of a second of import)
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import sys
 
+# imported with the library, as PyMC does: ~30 ms here, and not in a first fit's time
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
 from varbayes.logs import log
 
 __all__ = ["FitProgress", "log"]
@@ -25,18 +37,6 @@ class FitProgress:
 
     def __enter__(self) -> "FitProgress":
         if self.enabled:
-            # rich is imported with the first bar shown (a tenth of a second of import)
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
             if self.total is None:
                 # until converged: no fraction or time remaining to show
                 columns = (SpinnerColumn("line"), TextColumn("{task.description}"), TextColumn("{task.completed:,} it"),
