@@ -29,7 +29,15 @@ from pytensor.graph.traversal import ancestors
 
 from varbayes.compile.model import _layout
 
-__all__ = ["MAX_CONFIGURATIONS", "THETA", "Enumerated", "compile_enumerated", "finite_support"]
+__all__ = [
+    "MAX_CONFIGURATIONS",
+    "THETA",
+    "Enumerated",
+    "compile_enumerated",
+    "finite_support",
+    "has_finite_support",
+    "integer_bounds",
+]
 
 #: The most joint values of the discrete free variables that are enumerated.
 MAX_CONFIGURATIONS = 10_000
@@ -68,19 +76,15 @@ def finite_support(name: str, dist) -> np.ndarray:
     """
     support = dist.support()
     shape = tuple(dist.shape)
-    lower, upper = _constant_bound(support.lower), _constant_bound(support.upper)
-    if lower is None or upper is None or not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))):
+    if not has_finite_support(dist):
         raise TypeError(
             f"free variable '{name}' is discrete ({type(dist).__name__}) with an infinite support "
-            f"({support.description.split('{')[0].strip() or 'unbounded'}): NUTS and VI marginalise only "
-            f"finite-support discrete latents ({_EXAMPLES}, ...); make '{name}' observed, or bound it"
+            f"({support.description.split('{')[0].strip() or 'unbounded'}): VI (pm.fit) marginalises only "
+            f"finite-support discrete latents ({_EXAMPLES}, ...); use pm.sample, which updates '{name}' "
+            f"with a Metropolis step within NUTS, or make '{name}' observed, or bound it"
         )
-    lower = np.broadcast_to(np.ceil(lower).astype(np.int64), shape).reshape(-1)
-    upper = np.broadcast_to(np.floor(upper).astype(np.int64), shape).reshape(-1)
-    if support.lower_open is True:
-        lower = lower + 1
-    if support.upper_open is True:
-        upper = upper - 1
+    lower, upper = integer_bounds(dist)
+    lower, upper = lower.astype(np.int64), upper.astype(np.int64)
     sizes = np.maximum(upper - lower + 1, 0)
     count = _product(sizes)
     if count == 0:
@@ -95,6 +99,46 @@ def finite_support(name: str, dist) -> np.ndarray:
         return np.arange(lower[0], upper[0] + 1).astype(dist.dtype)
     axes = np.meshgrid(*[np.arange(lo, up + 1) for lo, up in zip(lower, upper)], indexing="ij")
     return np.stack([a.reshape(-1) for a in axes], axis=-1).reshape((count, *shape)).astype(dist.dtype)
+
+
+def integer_bounds(dist) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest and largest value of each element of a discrete variable, flat ``(size,)`` float arrays.
+
+    A bound not known from constants is ``-inf`` / ``inf``; open bounds are
+    moved to the nearest included integer.
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> integer_bounds(pm.Poisson.dist(2.0, shape=2))
+    (array([0., 0.]), array([inf, inf]))
+    """
+    support = dist.support()
+    shape = tuple(dist.shape)
+    bounds = []
+    for bound, is_open, missing, rounding, step in (
+        (support.lower, support.lower_open, -np.inf, np.ceil, 1.0),
+        (support.upper, support.upper_open, np.inf, np.floor, -1.0),
+    ):
+        value = _constant_bound(bound)
+        value = np.full(shape, missing) if value is None else np.broadcast_to(rounding(value), shape)
+        if is_open is True:
+            value = value + step
+        bounds.append(np.asarray(value, dtype=np.float64).reshape(-1))
+    return bounds[0], bounds[1]
+
+
+def has_finite_support(dist) -> bool:
+    """Whether discrete ``dist`` takes finitely many values that constants tell (it can be summed out).
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> has_finite_support(pm.Binomial.dist(5, 0.3)), has_finite_support(pm.Poisson.dist(2.0))
+    (True, False)
+    """
+    lower, upper = integer_bounds(dist)
+    return bool(np.all(np.isfinite(lower)) and np.all(np.isfinite(upper)))
 
 
 def _constant_bound(bound):
@@ -289,3 +333,233 @@ def _replace(outputs, replacements):
 
     return clone_replace(list(outputs), replace=replacements)
 
+
+
+@dataclass(frozen=True)
+class DiscreteBlock:
+    """Where one kept discrete variable sits in the flat integer vector ``k``.
+
+    ``lower`` and ``upper`` (flat, float) are its support's bounds where
+    constants tell them, ``-inf`` / ``inf`` where they do not.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    offset: int
+    lower: np.ndarray
+    upper: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=int))
+
+
+@dataclass(frozen=True, eq=False)
+class JointModel:
+    """The log-density of θ and of discrete variables kept as values ``k``, the finite others summed out.
+
+    Made by :func:`compile_joint` for samplers that move θ and ``k`` in turn.
+
+    Attributes
+    ----------
+    model : Model
+    ravel : Ravel
+        Layout of θ (the continuous free variables).
+    blocks : tuple of DiscreteBlock
+        Layout of ``k``, the flat ``int64`` vector of the kept discrete variables.
+    logdensity : callable
+        ``fn(theta, k, data) -> scalar``: ``log p(θ, k, data)``, Jacobians
+        included, summed over every value of the finite discrete variables
+        (``summed_out``).
+    data_vars : tuple of SharedVariable
+        What ``data`` holds for ``logdensity`` (``data()`` reads it).
+    summed_out : tuple of str
+        The finite discrete variables summed out; :meth:`complete` draws them.
+    output_names : tuple of str
+        Free variables then deterministics, as :meth:`complete` returns them.
+    """
+
+    model: object
+    ravel: object
+    blocks: tuple[DiscreteBlock, ...]
+    logdensity: object
+    data_vars: tuple
+    summed_out: tuple[str, ...]
+    output_names: tuple[str, ...]
+    _grid: tuple[np.ndarray, ...]
+    _joint: object  # fn(theta, k, data) -> (C,): log p(θ, k, k_c, data) for each configuration c
+    _values: object  # fn(theta, k, values_data, *k_summed_out) -> outputs
+    _values_data_vars: tuple
+
+    @property
+    def size(self) -> int:
+        """Length of ``k``."""
+        return sum(b.size for b in self.blocks)
+
+    def data(self) -> tuple:
+        return tuple(jnp.asarray(v.get_value(borrow=True)) for v in self.data_vars)
+
+    def initial_theta(self) -> np.ndarray:
+        return self.ravel.ravel(self.model.initial_point())
+
+    def initial_discrete(self, values: dict | None = None) -> np.ndarray:
+        """``k`` at the model's initial point, with the values by name in ``values`` put in."""
+        point = self.model.initial_point()
+        parts = []
+        for block in self.blocks:
+            value = point[block.name] if not values or block.name not in values else values[block.name]
+            value = np.asarray(value)
+            if value.size != block.size or (value.dtype.kind == "f" and not np.all(value == np.round(value))):
+                raise ValueError(
+                    f"initvals['{block.name}'] must be {block.size} integer value(s) of shape {block.shape}, "
+                    f"got {value.tolist()!r}"
+                )
+            parts.append(value.astype(np.int64).reshape(-1))
+        return np.concatenate(parts)
+
+    def complete(self, theta, k, key, batch_size: int = 1024) -> dict[str, np.ndarray]:
+        """Every named value of draws ``theta`` ``(..., D)`` and ``k`` ``(..., K)``.
+
+        The summed-out variables of each draw come from
+        ``p(k_summed | θ, k, data)``, each draw on its own key split from
+        ``key``. The result is ordered as ``output_names``.
+        """
+        theta, k = np.asarray(theta), np.asarray(k)
+        lead = theta.shape[:-1]
+        theta_flat, k_flat = theta.reshape(-1, theta.shape[-1]), k.reshape(-1, k.shape[-1])
+        data = self.data() + tuple(jnp.asarray(v.get_value(borrow=True)) for v in self._values_data_vars)
+        keys = jax.random.split(key, len(theta_flat))
+        outputs = self._program()(jnp.asarray(theta_flat), jnp.asarray(k_flat), keys, data, batch_size)
+        return {name: np.asarray(v).reshape(lead + np.shape(v)[1:]) for name, v in zip(self.output_names, outputs)}
+
+    def _program(self):
+        program = self.__dict__.get("_program_cache")
+        if program is None:
+            grid = tuple(jnp.asarray(g) for g in self._grid)
+            joint, values_fn, split = self._joint, self._values, len(self.data_vars)
+
+            def one(args, data):
+                theta, k, key = args
+                if not grid:
+                    return tuple(values_fn(theta, k, data[split:]))
+                c = jax.random.categorical(key, joint(theta, k, data[:split]))
+                return tuple(values_fn(theta, k, data[split:], *(g[c] for g in grid)))
+
+            def run(theta, k, keys, data, batch_size):
+                return jax.lax.map(lambda args: one(args, data), (theta, k, keys), batch_size=batch_size)
+
+            program = jax.jit(run, static_argnums=4)
+            object.__setattr__(self, "_program_cache", program)
+        return program
+
+
+def infinite_support(model) -> list[str]:
+    """Names of the discrete free variables of ``model`` that cannot be summed out (infinite support).
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> with pm.Model() as m:
+    ...     n = pm.Poisson("n", 20.0)
+    ...     z = pm.Bernoulli("z", 0.5)
+    >>> infinite_support(m)
+    ['n']
+    """
+    return [name for name, rv in model.free_rv_info.items() if rv.dist.discrete and not has_finite_support(rv.dist)]
+
+
+def compile_joint(model, kept: Sequence[str]) -> JointModel:
+    """Compile ``model`` over θ and the values of the discrete variables ``kept``; other discrete ones are summed out.
+
+    Raises
+    ------
+    ValueError
+        When ``kept`` names a variable that is not a discrete free variable,
+        when the summed-out variables take too many joint values, or when the
+        model reads a Minibatch.
+
+    Examples
+    --------
+    >>> import numpy as np, varbayes as pm
+    >>> with pm.Model() as m:
+    ...     p = pm.Beta("p", 2.0, 2.0)
+    ...     n = pm.Poisson("n", 10.0)
+    ...     y = pm.Binomial("y", n, p, observed=[4, 6])
+    >>> joint = compile_joint(m, ["n"])
+    >>> joint.ravel.size, [b.name for b in joint.blocks]
+    (1, ['n'])
+    >>> bool(np.isfinite(joint.logdensity(np.zeros(1), np.array([7]), joint.data())))
+    True
+    """
+    from varbayes.compile.model import _jaxify_with_data, _theta_values
+    from varbayes.data.minibatch import is_minibatch
+
+    free = model.free_rv_info
+    kept = tuple(kept)
+    for name in kept:
+        if name not in free or not free[name].dist.discrete:
+            raise ValueError(f"'{name}' is not a discrete free variable of the model")
+    summed_out = tuple(name for name, rv in free.items() if rv.dist.discrete and name not in kept)
+    grid = tuple(joint_grid([finite_support(name, free[name].dist) for name in summed_out])) if summed_out else ()
+    ravel = _layout(model)
+
+    blocks, offset = [], 0
+    for name in kept:
+        dist = free[name].dist
+        lower, upper = integer_bounds(dist)
+        blocks.append(DiscreteBlock(name, tuple(dist.shape), str(dist.dtype), offset, lower, upper))
+        offset += blocks[-1].size
+    theta = pt.vector("theta", dtype=pytensor.config.floatX)
+    k = pt.vector("discrete", dtype="int64")
+    summed = [pt.tensor(name=f"{name}_enumerated", shape=free[name].dist.shape, dtype=free[name].dist.dtype) for name in summed_out]
+    values = {
+        **_theta_values(ravel, theta),
+        **{b.name: pt.cast(k[b.offset : b.offset + b.size].reshape(b.shape), b.dtype) for b in blocks},
+        **dict(zip(summed_out, summed)),
+    }
+
+    terms = model.logp_terms(jacobian=True, values=values)
+    total = pt.cast(pt.add(*terms.values()) if len(terms) > 1 else next(iter(terms.values())), pytensor.config.floatX)
+    if any(is_minibatch(v) for v in ancestors([total])):
+        raise ValueError(
+            f"the model reads a Minibatch and has discrete free variables {list(kept + summed_out)}: a Metropolis "
+            "step needs the full data set in every evaluation; define the model on the full data"
+        )
+    raw_logp, logp_data = _jaxify_with_data(theta, [total], [k, *summed], "the model's log-density")
+    jgrid = tuple(jnp.asarray(g) for g in grid)
+
+    def joint(theta_value, k_value, data):
+        return jax.vmap(lambda *c: raw_logp(theta_value, *data, k_value, *c)[0])(*jgrid)
+
+    if grid:
+
+        def logdensity(theta_value, k_value, data):
+            return jax.scipy.special.logsumexp(joint(theta_value, k_value, data))
+
+    else:
+
+        def logdensity(theta_value, k_value, data):
+            return raw_logp(theta_value, *data, k_value)[0]
+
+    outputs = [rv.var for rv in free.values()] + model.deterministics
+    names = tuple(free) + tuple(model._reg.deterministics)
+    outputs = _replace(outputs, model.constrained_replacements(values))
+    raw_values, values_data = _jaxify_with_data(theta, outputs, [k, *summed], "the model's values")
+
+    def values_fn(theta_value, k_value, data, *c):
+        return raw_values(theta_value, *data, k_value, *c)
+
+    return JointModel(
+        model=model,
+        ravel=ravel,
+        blocks=tuple(blocks),
+        logdensity=logdensity,
+        data_vars=tuple(logp_data),
+        summed_out=summed_out,
+        output_names=names,
+        _grid=grid,
+        _joint=joint,
+        _values=values_fn,
+        _values_data_vars=tuple(values_data),
+    )

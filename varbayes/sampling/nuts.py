@@ -27,6 +27,7 @@ from varbayes.logs import log
 from varbayes.model import modelcontext
 from varbayes.output import to_datatree
 from varbayes.sampling import adaptation
+from varbayes.sampling.chunks import chunk_runner
 from varbayes.sampling.diagnostics import check_convergence, report_divergences
 from varbayes.sampling.progress import ChunkProgress
 
@@ -87,50 +88,32 @@ def _build_runners(compiled, buffer: int, max_treedepth: int, target_accept: flo
 
         return jax.vmap(one_chain)(positions, inverse_mass_matrix)
 
-    def run(state, keys, schedule, start, n_steps, data):
+    def transition(state: ChainState, key, step, schedule, data):
         data, constrained_data = data
+        warm = state.warmup
+        position, info = kernel(
+            jax.random.fold_in(key, step),
+            state.position,
+            lambda theta: logdensity(theta, data),
+            warm.step_size,
+            warm.inverse_mass_matrix,
+            max_num_doublings=max_treedepth,
+        )
+        stats = NUTSStats(
+            lp=position.logdensity,
+            diverging=info.is_divergent,
+            energy=info.energy,
+            step_size=warm.step_size,
+            tree_depth=info.num_trajectory_expansions,
+            n_steps=info.num_integration_steps,
+            acceptance_rate=info.acceptance_rate,
+            reached_max_treedepth=info.num_trajectory_expansions >= max_treedepth,
+        )
+        warm = warmup_update(warm, schedule[step], position.position, info.acceptance_rate)
+        record = (tuple(constrained(position.position, constrained_data)), stats)
+        return ChainState(position, warm), record
 
-        def logdensity_fn(theta):
-            return logdensity(theta, data)
-
-        def transition(state: ChainState, key, step):
-            warm = state.warmup
-            position, info = kernel(
-                jax.random.fold_in(key, step),
-                state.position,
-                logdensity_fn,
-                warm.step_size,
-                warm.inverse_mass_matrix,
-                max_num_doublings=max_treedepth,
-            )
-            stats = NUTSStats(
-                lp=position.logdensity,
-                diverging=info.is_divergent,
-                energy=info.energy,
-                step_size=warm.step_size,
-                tree_depth=info.num_trajectory_expansions,
-                n_steps=info.num_integration_steps,
-                acceptance_rate=info.acceptance_rate,
-                reached_max_treedepth=info.num_trajectory_expansions >= max_treedepth,
-            )
-            warm = warmup_update(warm, schedule[step], position.position, info.acceptance_rate)
-            record = (tuple(constrained(position.position, constrained_data)), stats)
-            return ChainState(position, warm), record
-
-        def one_chain(state, key):
-            shapes = jax.eval_shape(lambda s: transition(s, key, start)[1], state)
-            out = jax.tree.map(lambda s: jnp.zeros((buffer, *s.shape), s.dtype), shapes)
-
-            def body(i, carry):
-                state, out = carry
-                state, record = transition(state, key, start + i)
-                out = jax.tree.map(lambda b, r: b.at[i].set(r), out, record)
-                return state, out
-
-            return jax.lax.fori_loop(0, n_steps, body, (state, out))
-
-        return jax.vmap(one_chain)(state, keys)
-
+    run = chunk_runner(transition, buffer)
     return jax.jit(init), jax.jit(run)
 
 
