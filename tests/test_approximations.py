@@ -418,3 +418,18 @@ def test_pytensor_evaluates_with_python_kernels_unless_told_otherwise():
         out = subprocess.run([sys.executable, "-c", script], env={**env, **setting}, capture_output=True, text=True,
                              check=True)
         assert out.stdout.split()[0] == setting.get("PYTENSOR_FLAGS", "linker=auto").split("=")[1]
+
+
+def test_import_freezes_the_stack_out_of_garbage_collection_unless_told_not_to():
+    import os
+    import subprocess
+    import sys
+
+    script = "import gc, varbayes; print(gc.get_freeze_count())"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("VARBAYES_GC_FREEZE", None)
+    frozen = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert int(frozen.stdout) > 50_000  # JAX, PyTensor, SciPy... are in the permanent generation
+    left = subprocess.run([sys.executable, "-c", script], env={**env, "VARBAYES_GC_FREEZE": "0"},
+                          capture_output=True, text=True, check=True)
+    assert int(left.stdout) < 1_000  # (the interpreter may freeze a few hundred of its own)
