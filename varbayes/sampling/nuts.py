@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from varbayes.compile import compile_model
+from varbayes.compile.marginal import THETA, compile_joint, infinite_support
 from varbayes.config import default_seed
 from varbayes.logs import log
 from varbayes.model import modelcontext
@@ -36,6 +37,7 @@ __all__ = ["sample", "NUTSStats"]
 _INITS = ("auto", "adapt_diag", "jitter+adapt_diag", "advi", "advi+adapt_diag", "pathfinder")
 _MAX_BUFFER = 1024
 _TARGET_CHUNK_SECONDS = 0.25
+_DISCRETE = "__discrete__"  # the name the Gibbs sampler records the flat discrete values under
 
 
 class NUTSStats(NamedTuple):
@@ -60,15 +62,14 @@ class ChainState(NamedTuple):
 _RUNNERS: dict[int, dict] = {}
 
 
-def _runners(compiled, chains: int, buffer: int, max_treedepth: int, target_accept: float):
-    """The compiled ``init`` and ``run`` for this model and configuration (cached)."""
-    if id(compiled) not in _RUNNERS:
-        _RUNNERS[id(compiled)] = {}
-        weakref.finalize(compiled, _RUNNERS.pop, id(compiled), None)
-    cache = _RUNNERS[id(compiled)]
-    key = (chains, buffer, max_treedepth, float(target_accept))
+def _runners(owner, key: tuple, build):
+    """The compiled ``(init, run)`` that ``build()`` makes for ``owner`` (a compiled model) and ``key`` (cached)."""
+    if id(owner) not in _RUNNERS:
+        _RUNNERS[id(owner)] = {}
+        weakref.finalize(owner, _RUNNERS.pop, id(owner), None)
+    cache = _RUNNERS[id(owner)]
     if key not in cache:
-        cache[key] = _build_runners(compiled, buffer, max_treedepth, target_accept)
+        cache[key] = build()
     return cache[key]
 
 
@@ -324,42 +325,31 @@ def sample(
     if unknown:
         raise ValueError(f"idata_kwargs {sorted(unknown)} are not supported; supported: log_likelihood, coords, dims")
     init = "jitter+adapt_diag" if init == "auto" else init
-    compiled = compile_model(model)
-    enumerated = compiled.enumerated
-    names = list(enumerated.output_names) if enumerated is not None else _output_names(model, compiled)
-    keep = _kept_names(names, var_names)
-    free_names = list(model.free_rv_info)
-    # with finite discrete variables summed out, the chains record θ; the rest is computed after
-    recorded = list(compiled.constrained.output_names) if enumerated is not None else names
-
     seed = default_seed(random_seed)
     rng = np.random.default_rng(seed)
     total = tune + draws
     buffer = _buffer_length(total)
-    init_fn, run_fn = _runners(compiled, chains, buffer, max_treedepth, target_accept)
-    data = compiled.logdensity.data()
-    run_data = (data, compiled.constrained.data())
-    step_size = _step_size_guess(compiled.ravel.size)
-
-    def finite_start(positions):
-        state = init_fn(jnp.asarray(positions), step_size, jnp.ones_like(positions), data)
-        lp = np.asarray(state.position.logdensity)
-        grad = np.asarray(state.position.logdensity_grad)
-        return np.isfinite(lp) & np.all(np.isfinite(grad), axis=-1)
+    settings = (chains, buffer, max_treedepth, float(target_accept))
+    free_names = list(model.free_rv_info)
 
     _say(f"Initializing NUTS using {init}...")
-    base = _initvals_theta(model, compiled, initvals, chains)
-    positions, imm = _initial_positions(compiled, init, chains, rng, finite_start, model, base)
-    state = init_fn(jnp.asarray(positions), step_size, jnp.asarray(imm), data)
+    discrete = infinite_support(model)
+    if discrete:
+        setup = _gibbs_setup(model, discrete, init, rng, initvals, settings)
+    else:
+        setup = _nuts_setup(model, init, rng, initvals, settings)
+    keep = _kept_names(setup.names, var_names)
     keys = jax.random.split(jax.random.key(seed), chains)
     schedule = jnp.asarray(adaptation.schedule(tune, draws, total))
     _say(f"Sampling {chains} chains vectorised in one compiled program")
-    _say(f"NUTS: [{', '.join(v.name for v in compiled.ravel.vars)}]")
-    if enumerated is not None:
-        _say(f"Summed out, then drawn given each draw: [{', '.join(enumerated.names)}]")
+    for message in setup.messages:
+        _say(message)
 
-    kept: dict[str, list] = {name: [] for name in (keep if enumerated is None else recorded)}
-    stats: dict[str, list] = {name: [] for name in NUTSStats._fields}
+    state, run_fn, run_data, recorded = setup.state, setup.run, setup.data, setup.recorded
+    stats_fields = setup.stats_fields
+    # computed after sampling from the records (setup.complete), or recorded as they are
+    kept: dict[str, list] = {name: [] for name in (keep if setup.complete is None else recorded)}
+    stats: dict[str, list] = {name: [] for name in stats_fields}
     done = divergent = 0
     interrupted = False
     started = time.perf_counter()
@@ -377,9 +367,10 @@ def sample(
                     for name, value in zip(recorded, values):
                         if name in kept:
                             kept[name].append(value[:, lo:n_steps])
-                    for field, value in zip(NUTSStats._fields, chunk_stats):
+                    for field, value in zip(stats_fields, chunk_stats):
                         stats[field].append(value[:, lo:n_steps])
-                    divergent += int(np.sum(stats["diverging"][-1]))
+                    if "diverging" in stats:
+                        divergent += int(np.sum(stats["diverging"][-1]))
                 done += n_steps
                 progress.update(done, divergent)
                 # the first chunk's time includes compilation: do not size from it
@@ -394,9 +385,9 @@ def sample(
     if n_kept == 0:
         raise KeyboardInterrupt("sampling was interrupted before any draw was kept")
     posterior = {name: np.concatenate(parts, axis=1) for name, parts in kept.items()}
-    if enumerated is not None:
-        # each draw's discrete values from p(k | θ, data), on a key of their own
-        completed = enumerated.complete(posterior, jax.random.fold_in(jax.random.key(seed), chains))
+    if setup.complete is not None:
+        # summed-out discrete values of each draw from p(k | θ, data), on a key of their own
+        completed = setup.complete(posterior, jax.random.fold_in(jax.random.key(seed), chains))
         posterior = {name: value for name, value in completed.items() if name in keep}
     sample_stats = {name: np.concatenate(parts, axis=1) for name, parts in stats.items()}
     if interrupted:
@@ -409,7 +400,8 @@ def sample(
         f"Sampling {chains} chains for {tune:_} tune and {n_kept:_} draw iterations "
         f"({tune * chains:_} + {n_kept * chains:_} draws total) took {seconds:.0f} seconds."
     )
-    report_divergences(sample_stats["diverging"], target_accept)
+    if "diverging" in sample_stats:
+        report_divergences(sample_stats["diverging"], target_accept)
     if not return_inferencedata:
         return posterior
     trace = to_datatree(
@@ -427,6 +419,105 @@ def sample(
 
         trace = compute_log_likelihood(trace, model=model)
     return trace
+
+
+class _Setup(NamedTuple):
+    """How a run goes: the chains' first state, their compiled step, and what is made of the records."""
+
+    names: list[str]  # every named value: free variables, then deterministics
+    recorded: list[str]  # what each step records, in order
+    state: object
+    run: object
+    data: tuple
+    stats_fields: tuple[str, ...]
+    complete: object  # fn(recorded draws, key) -> every named value; None: the records are the values
+    messages: list[str]
+
+
+def _nuts_setup(model, init: str, rng, initvals, settings) -> _Setup:
+    """NUTS on θ; finite discrete variables summed out and drawn after sampling."""
+    chains, buffer, max_treedepth, target_accept = settings
+    compiled = compile_model(model)
+    enumerated = compiled.enumerated
+    init_fn, run_fn = _runners(
+        compiled, ("nuts", *settings), lambda: _build_runners(compiled, buffer, max_treedepth, target_accept)
+    )
+    data = compiled.logdensity.data()
+    step_size = _step_size_guess(compiled.ravel.size)
+
+    def finite_start(positions):
+        state = init_fn(jnp.asarray(positions), step_size, jnp.ones_like(positions), data)
+        lp = np.asarray(state.position.logdensity)
+        grad = np.asarray(state.position.logdensity_grad)
+        return np.isfinite(lp) & np.all(np.isfinite(grad), axis=-1)
+
+    base = _initvals_theta(model, compiled, initvals, chains)
+    positions, imm = _initial_positions(compiled, init, chains, rng, finite_start, model, base)
+    state = init_fn(jnp.asarray(positions), step_size, jnp.asarray(imm), data)
+    run_data = (data, compiled.constrained.data())
+    messages = [f"NUTS: [{', '.join(v.name for v in compiled.ravel.vars)}]"]
+    if enumerated is None:
+        names = _output_names(model, compiled)
+        return _Setup(names, names, state, run_fn, run_data, NUTSStats._fields, None, messages)
+    # the chains record θ; each draw's discrete values are drawn after
+    messages.append(f"Summed out, then drawn given each draw: [{', '.join(enumerated.names)}]")
+    recorded = list(compiled.constrained.output_names)
+    return _Setup(list(enumerated.output_names), recorded, state, run_fn, run_data, NUTSStats._fields, enumerated.complete, messages)
+
+
+def _gibbs_setup(model, discrete: list[str], init: str, rng, initvals, settings) -> _Setup:
+    """NUTS on θ within Gibbs with a Metropolis step on the infinite-support discrete variables."""
+    from varbayes.sampling import gibbs
+
+    chains, buffer, max_treedepth, target_accept = settings
+    if init not in ("jitter+adapt_diag", "adapt_diag"):
+        raise ValueError(
+            f"init={init!r} starts from a variational fit, which cannot handle the discrete free variables "
+            f"{discrete} (infinite support); use init='jitter+adapt_diag' or 'adapt_diag'"
+        )
+    joint = model._compiled_cache.get("joint")
+    if joint is None:
+        joint = model._compiled_cache["joint"] = compile_joint(model, discrete)
+    n_dims = joint.ravel.size
+    init_fn, run_fn = _runners(
+        joint,
+        ("gibbs", *settings),
+        lambda: gibbs.build_runners(joint.logdensity, n_dims, joint.blocks, buffer, max_treedepth, target_accept),
+    )
+    data = joint.data()
+    step_size = _step_size_guess(max(n_dims, 1))
+    base = _initvals_theta(model, joint, initvals, chains)
+    per_chain = initvals if isinstance(initvals, (list, tuple)) else [initvals] * chains
+    start_k = jnp.asarray(np.stack([joint.initial_discrete(v) for v in per_chain]))
+
+    def finite_start(positions):
+        state = init_fn(jnp.asarray(positions), start_k, step_size, jnp.ones_like(positions), data)
+        lp = np.asarray(state.hmc.logdensity)
+        grad = np.asarray(state.hmc.logdensity_grad)
+        return np.isfinite(lp) & np.all(np.isfinite(grad), axis=-1)
+
+    positions, imm = _initial_positions(joint, init, chains, rng, finite_start, model, base)
+    finite = finite_start(positions)
+    if not finite.all():
+        starts = {b.name: np.asarray(start_k)[int(np.argmin(finite)), b.offset : b.offset + b.size].reshape(b.shape).tolist() for b in joint.blocks}
+        raise ValueError(
+            f"the log-density is not finite where chain {int(np.argmin(finite))} starts, with the discrete "
+            f"variables at {starts}: pass initvals with values of {discrete} under which the observed data "
+            "are possible (e.g. a count at least as large as the largest observed count it bounds)"
+        )
+    state = init_fn(jnp.asarray(positions), start_k, step_size, jnp.asarray(imm), data)
+    stats_fields = gibbs.GibbsStats._fields if n_dims else gibbs.MetropolisStats._fields
+    messages = [
+        f"NUTS: [{', '.join(v.name for v in joint.ravel.vars)}]" if n_dims else "No continuous variable: Metropolis alone",
+        f"Metropolis: [{', '.join(discrete)}]",
+    ]
+    if joint.summed_out:
+        messages.append(f"Summed out, then drawn given each draw: [{', '.join(joint.summed_out)}]")
+
+    def complete(values, key):
+        return joint.complete(values[THETA], values[_DISCRETE], key)
+
+    return _Setup(list(joint.output_names), [THETA, _DISCRETE], state, run_fn, data, stats_fields, complete, messages)
 
 
 def _next_chunk(n_steps: int, elapsed: float | None, buffer: int, remaining: int) -> int:
