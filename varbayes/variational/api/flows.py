@@ -15,6 +15,9 @@ approximations.
 
 from __future__ import annotations
 
+import time
+from contextlib import nullcontext
+
 import jax
 import numpy as np
 import optax
@@ -25,10 +28,23 @@ from pytensor.graph.op import Op
 from varbayes.compile import compile_model
 from varbayes.model.core import Model, modelcontext
 from varbayes.variational.api.approximations import Approximation, Empirical
+from varbayes.variational.api.converge import MAX_RECOVERIES, MIN_STEP_FRACTION, SEGMENT, _chunk_steps
 from varbayes.variational.api.inference import Inference, _model_and_seed
+from varbayes.variational.api.loop import _average, _Run, _validate
 from varbayes.variational.api.optimizers import Optimizer
-from varbayes.variational.core.convergence import StopRule
-from varbayes.variational.core.flows import DEFAULT_FLOW, flow_elbo_step, normalizing_flow
+from varbayes.variational.api.progress import FitProgress, log
+from varbayes.variational.api.report import Convergence, announce, diagnose_at
+from varbayes.variational.core.convergence import IterateMonitor, StopRule, batch_mcse, loss_trend
+from varbayes.variational.core.driver import build_chunk
+from varbayes.variational.core.flows import (
+    DEFAULT_FLOW,
+    flow_elbo_step,
+    normalizing_flow,
+    q_statistics,
+    statistic_units,
+)
+from varbayes.variational.core.schedule import learning_rate, with_learning_rate
+from varbayes.variational.core.step import VIState
 
 __all__ = ["NormalizingFlow", "NFVI", "flow_adam"]
 
@@ -207,6 +223,19 @@ class NFVI(Inference):
     split of mass between modes settle rather than drift with the gradient
     noise. Each step averages ``obj_n_mc=32`` draws.
 
+    ``fit(n=None)`` stops when q itself has settled, not its weights (which
+    keep wandering along directions that leave q unchanged): the compiled
+    loop follows summaries of q through fixed base draws
+    (:func:`~varbayes.variational.core.flows.q_statistics`: per coordinate
+    the mean, log sd and skewness), and the fit stops once they are
+    stationary (rank-normalised split R-hat over the window), their window
+    average is known to 0.05 posterior sd (batch means), and the final
+    iterate lies within 0.1 sd of that average. Adam starts at 0.01; the
+    step size is divided by 4 whenever the summaries are stationary but
+    wobble by more than that, or stop improving the loss without becoming
+    stationary. The returned flow is the final iterate (see
+    :func:`run_until_stable`).
+
     Examples
     --------
     >>> import varbayes as pm
@@ -220,9 +249,15 @@ class NFVI(Inference):
     """
 
     default_n_mc = DEFAULT_FLOW_N_MC
-    # A network's weights have directions along which q does not change (a ReLU unit's
-    # scale against its outgoing weight), where the iterates wander under the gradient
-    # noise: they count as stationary once they move by less than the drift floor.
+    #: First Adam step size of ``fit(n=None)`` (flow_adam's): no search, whose short
+    #: trials would favour the large steps that make a flow drop a mode.
+    default_step_size = 0.01
+    searches_step_size = False
+    # Thresholds on q's statistics, as for a Gaussian family's parameters (units: q's sd for
+    # a location, relative for a log sd). At a small step size the iterates move smoothly
+    # (R-hat of a trend): they count as stationary once they move by less than the drift
+    # floor over a window, which is never judged before the step size has had time to act
+    # (see RELAXATION).
     stop_rule = StopRule(rhat_small_drift=np.inf)
 
     def __init__(
@@ -243,14 +278,6 @@ class NFVI(Inference):
         self._planned_n = None
 
     def fit(self, n: int | None = 10000, *args, **kwargs):
-        if n is None:
-            raise NotImplementedError(
-                "NFVI does not support fit(n=None) yet: its stop rule watches the parameters settle, "
-                "and a flow's network weights keep wandering along directions that leave q unchanged "
-                "(softmax shifts, ReLU rescalings), so it would never stop. Pass a number of "
-                "iterations, e.g. fit(20000): the default optimizer (flow_adam) lowers its step "
-                "size over them."
-            )
         self._planned_n = n
         return super().fit(n, *args, **kwargs)
 
@@ -264,6 +291,254 @@ class NFVI(Inference):
     def _step(self, optimizer, n_mc):
         logdensity_fn, batch_fn = self._target()
         return flow_elbo_step(self.approx.family, logdensity_fn, optimizer, n_mc, batch_fn=batch_fn)
+
+    def _chunk_for(self, record_states: bool, segment: int = 0):
+        if not segment:
+            return super()._chunk_for(record_states, segment)
+        # fit(n=None): the chunk sums q's statistics over segments, not the weights
+        key = (self._settings(), self._step_config, record_states, "q statistics", segment)
+        cache = self.approx.logdensity_cache
+        if key not in cache:
+            statistics = q_statistics(self.approx.family, self.approx.ndim)
+            if record_states:
+                state_size = sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(self.state))
+                buffer = int(max(1, min(1000, 4_000_000 // max(state_size, 1))))
+            else:
+                buffer = 20_000
+            step = self._step(self._optimizer, self._n_mc)
+            cache[key] = (build_chunk(step, buffer, record_states, segment, statistics), buffer)
+        return cache[key]
+
+    def _statistics(self):
+        """q's statistics of a parameter dict, jitted (cached with the compiled loops)."""
+        key = ("q statistics", self.approx.family.name)
+        cache = self.approx.logdensity_cache
+        if key not in cache:
+            cache[key] = jax.jit(q_statistics(self.approx.family, self.approx.ndim))
+        return cache[key]
+
+    def _run(self, n, callbacks, progressbar, limits=(None, None), search=False):
+        if n is not None:
+            return super()._run(n, callbacks, progressbar, limits, search)
+        self.state = self.state._replace(params=self.approx.jax_params)
+        data = self.approx.logdensity_data()
+        streams = self.approx.streaming_minibatches()
+        refresh = None
+        if streams:
+
+            def refresh():
+                for minibatch in streams:
+                    minibatch.refresh_window()
+                return self.approx.logdensity_data()
+
+        max_n, max_time = limits
+        schedule = learning_rate(self.state.opt_state) is not None and self._step_config[0][0] == "auto"
+        self.state, report = run_until_stable(
+            self.approx, self.state, self._chunk_for, self._key, data, self._statistics(),
+            max_n=max_n, max_time=max_time, callbacks=callbacks, progressbar=progressbar, refresh=refresh,
+            schedule=schedule, rule=self.stop_rule, checkpoint=self._checkpointer(),
+        )
+        self.approx.convergence = report
+        return self.approx
+
+
+# ------------------------------------------------------------ fit(n=None)
+#: A flow's statistics may differ from their window average by at most this (sd units) at the stop.
+FINAL_TOLERANCE = 0.1
+STEP_DECREASE = 0.25  # factor on the step size when the statistics wobble too much or stall
+STALL_ITERATIONS = 4000  # iterations at one step size before a fit that does not settle counts as stalled
+RELAXATION = 10.0  # step size x iterations a new step size runs before its window is judged
+
+
+def run_until_stable(
+    approx,
+    state: VIState,
+    chunk_for,
+    key,
+    data,
+    statistics,
+    max_n: int,
+    max_time: float | None = None,
+    callbacks=None,
+    progressbar: bool = True,
+    refresh=None,
+    schedule: bool = True,
+    rule: StopRule | None = None,
+    checkpoint=None,
+) -> tuple[VIState, Convergence]:
+    """Fit a flow until q's statistics settle (or ``max_n`` / ``max_time``); return the state and the report.
+
+    ``chunk_for`` builds chunks whose segment sums are of ``statistics(params)``
+    (see :meth:`NFVI._chunk_for`). Between chunks the statistics' batch means
+    are judged as :mod:`varbayes.variational.core.convergence` judges a
+    Gaussian family's parameters, in the units of
+    :func:`~varbayes.variational.core.flows.statistic_units`. The fit stops
+    when the window is stationary, its average known to ``rule.mcse``, and
+    both the spread of the window's batch means and the final iterate's
+    distance from their average are below :data:`FINAL_TOLERANCE`. With
+    ``schedule`` (an optimizer whose learning rate is in its state), the
+    step size is lowered by :data:`STEP_DECREASE` when the window is
+    stationary but wobbles by more than that (the step is too large for the
+    final iterate to be close to the centre), or when it is not stationary
+    and the loss has stopped improving over it.
+
+    The flow returned is the final iterate, not an average of iterates: the
+    average of a network's weights is not the weights of an average q (q is
+    far from linear in them, and they drift along directions that leave q
+    unchanged, so two iterates with the same q can average to a different
+    one). Lowering the step size until the iterates of q stay within the
+    tolerance of their average is what makes the final one as good.
+    """
+    rule = StopRule() if rule is None else rule
+    max_n, callbacks, everys = _validate(max_n, callbacks)
+    started = time.perf_counter()
+    run = _Run(approx, chunk_for, key, max_n, callbacks, everys, segment=SEGMENT)
+    run.state = state
+    dim = approx.ndim
+    size = int(np.shape(statistics(state.params))[0])
+    step_sizes = [] if learning_rate(state.opt_state) is None else [learning_rate(state.opt_state)]
+    reason, message, check, recoveries, events = None, None, None, 0, []
+    run.monitor, stage_start = IterateMonitor(size, SEGMENT), 0
+    inner = data
+
+    def new_window(step_size, why: str):
+        nonlocal stage_start, check
+        events.append((run.offset + run.done, why, float(step_size)))
+        log.debug(f"iteration {run.offset + run.done:,}: {why}, step size {step_size:.3g}")
+        run.monitor, stage_start, check = IterateMonitor(size, SEGMENT), run.done, None
+        step_sizes.append(step_size)
+        # Adam's moments are kept: the new window continues the same trajectory, more slowly
+        return VIState(state.params, with_learning_rate(state.opt_state, step_size))
+
+    with FitProgress(None, progressbar) as bar, checkpoint if checkpoint is not None else nullcontext():
+        while reason is None:
+            if run.done >= max_n:
+                reason = "max_n"
+                break
+            if max_time is not None and time.perf_counter() - started >= max_time:
+                reason = "max_time"
+                break
+            if refresh is not None:
+                inner = refresh()
+            run.steps = _chunk_steps(run, run.monitor.iterations, max_n - run.done, rule)
+            try:
+                state, message = run.chunk_and_callbacks(state, inner)
+                if checkpoint is not None and message is None:
+                    message = checkpoint.after_chunk(state)
+            except KeyboardInterrupt:
+                state = run.state
+                approx.set_params(state.params)
+                reason = "interrupted"
+                break
+            except FloatingPointError:
+                if not schedule or recoveries >= MAX_RECOVERIES:
+                    if checkpoint is not None:
+                        checkpoint.write(run.state)
+                    raise
+                # the approximation holds the last finite parameters: go on from there, more slowly
+                recoveries += 1
+                state = VIState(approx.jax_params, run.state.opt_state)
+                state = new_window(step_sizes[-1] * 0.1, "non-finite loss")
+                continue
+            except BaseException:
+                if checkpoint is not None:
+                    checkpoint.write(run.state)
+                raise
+            if message is not None:
+                reason = "interrupted" if message == "KeyboardInterrupt" or message.startswith("SIGTERM") else "callback"
+                break
+            check = _judge(run.monitor, rule, dim)
+            # a step size of s needs about RELAXATION / s iterations for the iterates to reach
+            # their new equilibrium (mass moving between modes is the slowest part); a window
+            # judged sooner could see a slow drift as stationary
+            settling = bool(step_sizes) and run.monitor.iterations < RELAXATION / step_sizes[-1]
+            if check is not None and not settling:
+                spread = _spread(run.monitor, check, np.asarray(statistics(state.params)), dim)
+                if check.converged and spread < FINAL_TOLERANCE:
+                    reason = "converged"
+                    break
+                lowest = not step_sizes or step_sizes[-1] <= MIN_STEP_FRACTION * step_sizes[0]
+                if schedule and not lowest:
+                    if check.stationary and spread >= FINAL_TOLERANCE:
+                        state = new_window(step_sizes[-1] * STEP_DECREASE, "wobbling")
+                    elif (
+                        not check.stationary
+                        and run.monitor.iterations >= STALL_ITERATIONS
+                        and _stalled(run, stage_start, check)
+                    ):
+                        state = new_window(step_sizes[-1] * STEP_DECREASE, "stalled")
+            rate = run.done / max(time.perf_counter() - started, 1e-9)
+            bar.update(run.done, _average(run.scores[: run.done]), rate)
+
+    window, elbo, elbo_se = None, None, None
+    if check is not None and check.stationary and reason != "interrupted":
+        first = run.offset + stage_start + check.start
+        window = (first, first + check.length)
+        losses = approx.hist[window[0] : window[1]]
+        elbo, elbo_se = -float(np.mean(losses)), float(batch_mcse(losses[:, None])[0])
+    approx.set_params(state.params)
+    if checkpoint is not None and not checkpoint.terminate:
+        checkpoint.write(state)
+    report = Convergence(
+        reason=reason,
+        iterations=run.done,
+        search_iterations=0,
+        step_sizes=tuple(float(s) for s in step_sizes),
+        rhat=None if check is None else check.rhat,
+        mcse=None if check is None else check.mcse,
+        window=window,
+        elbo=elbo,
+        elbo_se=elbo_se,
+        seconds=time.perf_counter() - started,
+        events=tuple(events),
+        _diagnose=diagnose_at(approx, state.params),
+    )
+    drifting = () if check is None or check.stationary else _drifting(approx, check.rhats, dim)
+    announce(report, run, message, max_n, max_time, drifting)
+    return state, report
+
+
+def _judge(monitor: IterateMonitor, rule: StopRule, dim: int):
+    """The stop rule's reading of the window of q's statistics (``None`` while too short)."""
+    if len(monitor.atoms) < rule.min_atoms:
+        return None
+    atoms, _ = monitor.window()
+    return monitor.check(np.asarray(statistic_units(atoms.mean(axis=0), dim)), rule)
+
+
+def _spread(monitor: IterateMonitor, check, final: np.ndarray, dim: int) -> float:
+    """How far the returned q may be from the window's centre, in sd units.
+
+    The larger of the batch means' spread over the window and the final
+    iterate's distance from their average: the first sees a wobble that one
+    lucky final iterate would hide, the second one that long batches average away.
+    """
+    atoms, _ = monitor.window()
+    units = np.asarray(statistic_units(check.average, dim))
+    spread = np.std(atoms / units, axis=0, ddof=1)
+    distance = np.abs(final - check.average) / units
+    return float(np.max(np.maximum(spread, distance)))
+
+
+def _stalled(run: _Run, stage_start: int, check) -> bool:
+    """Not stationary while the loss no longer improves over the window: the statistics only wander."""
+    first = stage_start + check.start
+    stride = max(1, -(-check.length // 8192))
+    change, se = loss_trend(run.scores[first : first + check.length : stride])
+    return change > -2.0 * se
+
+
+def _drifting(approx, rhats, dim: int, most: int = 3) -> tuple[str, ...]:
+    """The model's variables whose statistics drift the most (largest R-hat first)."""
+    names = []
+    for index in np.argsort(rhats)[::-1]:
+        coordinate = index % dim
+        layout = next(v for v in approx.ravel.vars if v.offset <= coordinate < v.offset + v.size)
+        if layout.name not in names:
+            names.append(layout.name)
+        if len(names) == most:
+            break
+    return tuple(names)
 
 
 def split_method(method: str) -> tuple[str, dict]:

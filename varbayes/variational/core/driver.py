@@ -56,7 +56,8 @@ def build_chunk(
 
     ``canonical(params)``, when given, is applied to the parameters before
     they are summed over segments (a family whose parametrisation has
-    symmetries is averaged in one canonical form).
+    symmetries is averaged in one canonical form; a flow's loop sums
+    statistics of q instead, a vector of another length).
 
     Examples
     --------
@@ -78,7 +79,8 @@ def build_chunk(
         )
         sums = None
         if segment:
-            flat, _ = ravel_pytree(state.params)
+            # sized by what is summed: canonical may map the parameters to fewer numbers
+            flat, _ = ravel_pytree(state.params if canonical is None else canonical(state.params))
             # the running sum of the current segment, and the finished segments' sums
             sums = (jnp.zeros_like(flat), jnp.zeros((buffer_size // segment + 2, flat.shape[0]), flat.dtype))
 

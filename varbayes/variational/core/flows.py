@@ -28,12 +28,21 @@ import jax.numpy as jnp
 from varbayes.variational.core.families import Family
 from varbayes.variational.core.step import _apply, _batched
 
-__all__ = ["DEFAULT_FLOW", "normalizing_flow", "flow_negative_elbo", "flow_elbo_step"]
+__all__ = [
+    "DEFAULT_FLOW",
+    "normalizing_flow",
+    "flow_negative_elbo",
+    "flow_elbo_step",
+    "q_statistics",
+    "statistic_units",
+]
 
 #: The flow of ``NFVI`` and ``fit(method='nfvi')``.
 DEFAULT_FLOW = "spline*2-scale-loc"
 
 _MOMENT_DRAWS = 4096  # base draws behind a flow's mean and std
+_STATISTIC_DRAWS = 128  # fixed base draws behind the statistics of a fit that stops by itself
+_STATISTIC_KEY = 20261129  # their seed: any fixed one, apart from the moments' draws
 
 
 def _name(index: int, kind: str, path) -> str:
@@ -231,3 +240,72 @@ def flow_elbo_step(
         return step
     # with minibatches, a step that draws its batches as every other step does
     return _batched(step, batch_fn)
+
+
+def q_statistics(family: Family, dim: int, num_draws: int = _STATISTIC_DRAWS) -> Callable:
+    """``statistics(params) -> (3 D,)``: summaries of q read through a fixed set of base draws.
+
+    The same ``num_draws`` base draws ``z`` are pushed through the flow at
+    every call, so the result is a deterministic, smooth function of q alone:
+    per coordinate the mean, the log standard deviation and the skewness of
+    ``T(z)``, laid out as ``[mean (D), log sd (D), skewness (D)]``. A
+    network's weights can move without changing q (a ReLU unit's input scale
+    against its output weight, a shift of a spline's unnormalised bin
+    widths); these statistics do not, which is what a stop rule needs to
+    watch. The skewness follows how mass splits between modes (0.05 of the
+    mass moved between the seed mixture's modes changes it by about 0.2).
+    Quantiles would too, but one that falls between two modes jumps across
+    the gap when a little mass moves. The fixed draws make the statistics a
+    biased estimate of q's own moments (by about ``1 / sqrt(num_draws)``
+    sd), which does not matter: the rule compares them with themselves over
+    time.
+
+    Parameters
+    ----------
+    family : Family
+        A flow (any family whose ``sample`` is a deterministic map of its key's normal draws).
+    dim : int
+        Number of coordinates.
+    num_draws : int
+        Fixed base draws (128: the statistics then cost about as much as one
+        step's forward pass of 32 draws with its gradient, see
+        :func:`flow_elbo_step`).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> fam = normalizing_flow("scale-loc", dim=2)
+    >>> stats = jax.jit(q_statistics(fam, 2))
+    >>> s = stats(fam.init(jnp.array([1.0, -1.0]), None))
+    >>> s.shape, s[:2].round(1).tolist()              # 2 means, 2 log sds, 2 skewnesses
+    ((6,), [1.0, -1.0])
+    """
+    if isinstance(num_draws, bool) or not isinstance(num_draws, int) or num_draws < 3:
+        raise ValueError(f"num_draws must be an int of at least 3, got {num_draws!r}")
+
+    def statistics(params):
+        x = family.sample(params, jax.random.key(_STATISTIC_KEY), num_draws)
+        mean = jnp.mean(x, axis=0)
+        sd = jnp.std(x, axis=0)
+        skewness = jnp.mean(((x - mean) / sd) ** 3, axis=0)
+        return jnp.concatenate([mean, jnp.log(sd), skewness])
+
+    return statistics
+
+
+def statistic_units(statistics: jax.Array, dim: int) -> jax.Array:
+    """The unit each of :func:`q_statistics`' values is judged in: q's sd for a mean, 1 for the others.
+
+    A change of a mean by 0.1 then means 0.1 posterior sd, of a log sd by
+    0.1 a 10 % wider q: the units in which the stop rule judges a Gaussian
+    family's parameters; a skewness is already free of units.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> stats = jnp.concatenate([jnp.zeros(2), jnp.log(jnp.array([2.0, 0.5])), jnp.zeros(2)])
+    >>> statistic_units(stats, 2).tolist()
+    [2.0, 0.5, 1.0, 1.0, 1.0, 1.0]
+    """
+    sd = jnp.exp(statistics[..., dim : 2 * dim])
+    return jnp.concatenate([sd, jnp.ones_like(sd), jnp.ones_like(sd)], axis=-1)
