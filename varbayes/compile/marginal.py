@@ -79,8 +79,8 @@ def finite_support(name: str, dist) -> np.ndarray:
     if not has_finite_support(dist):
         raise TypeError(
             f"free variable '{name}' is discrete ({type(dist).__name__}) with an infinite support "
-            f"({support.description.split('{')[0].strip() or 'unbounded'}): VI (pm.fit) marginalises only "
-            f"finite-support discrete latents ({_EXAMPLES}, ...); use pm.sample, which updates '{name}' "
+            f"({support.description.split('{')[0].strip() or 'unbounded'}): VI (pm.fit) and find_MAP sum out "
+            f"only finite-support discrete latents ({_EXAMPLES}, ...); use pm.sample, which updates '{name}' "
             f"with a Metropolis step within NUTS, or make '{name}' observed, or bound it"
         )
     lower, upper = integer_bounds(dist)
@@ -427,7 +427,8 @@ class JointModel:
         """
         theta, k = np.asarray(theta), np.asarray(k)
         lead = theta.shape[:-1]
-        theta_flat, k_flat = theta.reshape(-1, theta.shape[-1]), k.reshape(-1, k.shape[-1])
+        count = int(np.prod(lead, dtype=int))  # not -1: θ may be empty
+        theta_flat, k_flat = theta.reshape(count, theta.shape[-1]), k.reshape(count, k.shape[-1])
         data = self.data() + tuple(jnp.asarray(v.get_value(borrow=True)) for v in self._values_data_vars)
         keys = jax.random.split(key, len(theta_flat))
         outputs = self._program()(jnp.asarray(theta_flat), jnp.asarray(k_flat), keys, data, batch_size)

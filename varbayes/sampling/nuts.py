@@ -1,5 +1,8 @@
 """``sample``: NUTS (blackjax) with Stan's windowed warmup, chains vectorised.
 
+With discrete free variables of infinite support, each step is NUTS within
+Gibbs (:mod:`varbayes.sampling.gibbs`).
+
 All chains run in one compiled program (``jax.vmap`` over chains). The
 program advances every chain by ``n_steps`` steps and records each step into
 a buffer; Python only runs between such chunks to update the progress bar,
@@ -265,7 +268,8 @@ def sample(
         Free variables and deterministics to keep; all by default.
     initvals : dict or list of dict, optional
         Starting values by variable name (constrained) or value-variable
-        name (unconstrained), for every chain or one dict per chain;
+        name (unconstrained), for every chain or one dict per chain
+        (discrete variables updated by Metropolis start at theirs);
         ``jitter+adapt_diag`` jitters around them. Variables left out start
         at the model's initial point.
     idata_kwargs : dict, optional
@@ -286,19 +290,34 @@ def sample(
         doublings), ``n_steps`` (leapfrog steps), ``acceptance_rate`` (mean
         Metropolis acceptance over the trajectory) and
         ``reached_max_treedepth`` (``tree_depth >= max_treedepth``: the
-        trajectory was cut before it turned). Messages ("Initializing NUTS
-        using ...") are ``INFO`` records of the ``varbayes`` logger.
+        trajectory was cut before it turned). With discrete variables of
+        infinite support (see Notes), ``accept`` is the Metropolis
+        acceptance probability of their update, averaged over them (PyMC's
+        name under its compound step); a model without continuous variables
+        has only ``lp`` and ``accept``. Messages ("Initializing NUTS using
+        ...") are ``INFO`` records of the ``varbayes`` logger.
 
     Raises
     ------
-    TypeError
-        When a discrete free variable has an infinite support. Finite ones
-        (Bernoulli, Categorical, DiscreteUniform, Binomial with a constant
-        ``n``, ...) are summed out of the log-density NUTS moves on, then
-        drawn for each draw from their conditional posterior given the
-        continuous variables, and kept in ``posterior`` like the others.
     ValueError
-        When the model has no free variables, or for invalid arguments.
+        When the model has no free variables, for invalid arguments, when
+        ``init`` is a variational start on a model with discrete variables
+        of infinite support, or when the log-density is not finite where the
+        chains start (name the discrete values in ``initvals``).
+
+    Notes
+    -----
+    Discrete free variables with a finite support (Bernoulli, Categorical,
+    DiscreteUniform, Binomial with a constant ``n``, ...) are summed out of
+    the log-density NUTS moves on, then drawn for each draw from their
+    conditional posterior given the other variables. Those with an infinite
+    support (Poisson, NegativeBinomial, Geometric, Binomial whose ``n`` is a
+    free variable, ...) are sampled by Metropolis within Gibbs: each step is
+    a NUTS transition of the continuous variables given the discrete values,
+    then a Metropolis update of each such discrete variable given the rest,
+    with an integer random-walk proposal whose scale is tuned during warmup
+    (:mod:`varbayes.sampling.gibbs`). Both kinds are kept in ``posterior``
+    like the other variables.
 
     Examples
     --------
