@@ -123,8 +123,6 @@ def test_fit_method_strings_and_stop():
         approx = pm.fit(1000, method="nfvi=hh-scale-loc", random_seed=0, progressbar=False, callbacks=[stop])
         assert approx.flow == "hh-scale-loc" and len(approx.hist) == 50
         assert pm.fit(20, method="nfvi", random_seed=0, progressbar=False).flow == "spline*2-scale-loc"
-        with pytest.raises(NotImplementedError, match="fit\\(n=None\\)"):
-            pm.fit(None, method="nfvi", progressbar=False)
 
 
 def test_errors():
@@ -150,6 +148,91 @@ def test_minibatch():
     assert abs(draws.mean() - data.mean()) < 0.05
     # the minibatch gradient noise leaves a flow wider than the posterior (sd 0.022) after 3000 steps
     assert draws.std() < 0.15
+
+
+# ------------------------------------------------------------------ fit(n=None)
+def test_q_statistics_are_a_function_of_q_not_of_the_weights():
+    from varbayes.variational.core.flows import q_statistics, statistic_units
+
+    fam = normalizing_flow("planar-scale-loc", 2)
+    params = fam.init(jnp.array([1.0, -2.0]), jax.random.key(0))
+    stats = jax.jit(q_statistics(fam, 2, num_draws=4000))
+    # a planar layer's u -> -u, w -> -w, b -> -b leaves its map, hence q, unchanged
+    flipped = {
+        k: (-v if ".planar." in k else v) for k, v in jax.tree.map(lambda a: a + 0.3, params).items()
+    }
+    moved = jax.tree.map(lambda a: a + 0.3, params)
+    np.testing.assert_allclose(stats(flipped), stats(moved), rtol=1e-12, atol=1e-12)
+    draws = fam.sample(moved, jax.random.key(1), 200_000)
+    s = stats(moved)
+    np.testing.assert_allclose(s[:2], draws.mean(0), atol=0.1)  # the mean, from 4000 fixed draws
+    np.testing.assert_allclose(np.exp(s[2:4]), draws.std(0), rtol=0.05)
+    np.testing.assert_allclose(statistic_units(s, 2), np.r_[np.exp(s[2:4]), 1.0, 1.0, 1.0, 1.0])
+
+
+def test_mixture_until_converged_keeps_both_modes(caplog):
+    """fit(n=None): the seed mixture's 20 % below 0 (the fixed-n default's accuracy), a stop by itself."""
+    model, _ = _mixture()
+    with model, caplog.at_level("INFO", logger="varbayes"):
+        approx = pm.fit(None, method="nfvi", random_seed=3, max_n=200_000, progressbar=True)
+    report = approx.convergence
+    assert report.reason == "converged" and report.iterations < 200_000 and len(approx.hist) == report.iterations
+    assert report.step_sizes[0] == 0.01 and report.step_sizes[-1] < 0.01  # lowered as the iterates wobbled
+    assert report.window[1] <= report.iterations and report.khat < 0.7
+    assert "Converged at" in caplog.text
+    x = approx.sample(20000, random_seed=2).posterior["x"].values.ravel()
+    assert abs(np.mean(x < 0) - 0.20) < 0.05
+    assert x[x < 0.1].std() == pytest.approx(0.1, rel=0.25)
+    assert x[x >= 0.1].std() == pytest.approx(0.1, rel=0.25)
+
+
+def test_gaussian_until_converged_and_refine_none():
+    with pm.Model():
+        pm.Normal("x", 1.0, 2.0, shape=2)
+        inference = pm.NFVI(flow="spline-scale-loc", random_seed=0)
+        approx = inference.fit(n=None, max_n=100_000, progressbar=False)
+    report = approx.convergence
+    assert report.converged and report.iterations < 100_000
+    draws = approx.sample(20000, random_seed=1).posterior["x"].values.reshape(-1, 2)
+    np.testing.assert_allclose(draws.mean(0), 1.0, atol=0.1 * 2.0)
+    np.testing.assert_allclose(draws.std(0), 2.0, rtol=0.1)
+    # refine(None) goes on from the last step size, without a search, and stops again
+    n = len(approx.hist)
+    inference.refine(None, progressbar=False)
+    assert approx.convergence.converged and len(approx.hist) == n + approx.convergence.iterations
+    assert approx.convergence.step_sizes[0] == report.step_sizes[-1]
+
+
+def test_no_stop_while_q_still_moves():
+    """From a wide start far from the posterior, q travels for thousands of iterations: no stop there."""
+    with pm.Model():
+        pm.Normal("x", 30.0, 0.5)
+        with pytest.warns(UserWarning, match="max_n=2,000 before converging"):
+            approx = pm.fit(
+                None, method="nfvi=scale-loc", start={"x": 0.0}, max_n=2000, random_seed=0, progressbar=False
+            )
+    report = approx.convergence
+    assert report.reason == "max_n" and report.window is None and report.rhat > 1.3
+    assert float(approx.mean.eval()[0]) < 25.0  # still on its way
+
+
+def test_until_converged_callbacks_and_a_user_optimizer():
+    model, _ = _mixture()
+
+    def stop(approx, hist, i):
+        if i == 150:
+            raise StopIteration
+
+    with model:
+        approx = pm.fit(None, method="nfvi", random_seed=0, progressbar=False, callbacks=[stop])
+        assert approx.convergence.reason == "callback" and len(approx.hist) == 150
+        # a user's optimizer is kept as it is (its step size is not lowered); the stop rule still applies
+        with pytest.warns(UserWarning, match="max_n"):
+            approx = pm.fit(
+                None, method="nfvi", obj_optimizer=pm.adam(0.01), max_n=1500, random_seed=0, progressbar=False
+            )
+    assert approx.convergence.reason == "max_n" and approx.convergence.step_sizes == (0.01,)
+    assert not approx.convergence.events
 
 
 # ------------------------------------------------------------------ targets
