@@ -1,4 +1,4 @@
-"""Global settings: the float type, the default random seed, the on-disk cache of compiled programs."""
+"""Global settings: the float type, the default random seed, the devices of a fit, the on-disk cache of compiled programs."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ __all__ = [
     "set_tt_rng",
     "default_seed",
     "next_seed",
+    "set_devices",
+    "default_devices",
     "compilation_cache_dir",
     "set_compilation_cache",
 ]
@@ -72,6 +74,41 @@ def _check_seed(seed):
     if seed < 0:
         raise ValueError(f"random_seed must be a non-negative integer, got {seed}")
     return int(seed)
+
+
+# ------------------------------------------------------------------- devices
+_devices = None
+
+
+def set_devices(devices=None) -> None:
+    """Set the devices a fit or ``pm.sample`` runs on when it gets no ``devices=``.
+
+    Parameters
+    ----------
+    devices : int, sequence of jax devices, or None
+        An int ``k``: the first ``k`` of ``jax.devices()``; a sequence: those
+        devices; ``None``: one device (the default). The data's rows are then
+        split over the devices (see :mod:`varbayes.parallel`).
+
+    Examples
+    --------
+    >>> import varbayes as pm
+    >>> pm.config.set_devices(1)
+    >>> pm.config.default_devices()
+    1
+    >>> pm.config.set_devices(None)
+    """
+    global _devices
+    if devices is not None:
+        from varbayes.parallel import resolve_devices
+
+        resolve_devices(devices)  # fail here, where the setting is written
+    _devices = devices
+
+
+def default_devices():
+    """The devices of :func:`set_devices` (``None``: one device)."""
+    return _devices
 
 
 # ------------------------------------------------------------ compilation cache

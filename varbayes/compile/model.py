@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -19,7 +20,7 @@ from varbayes.compile.jaxify import jaxify
 from varbayes.data.minibatch import batch_indices, minibatch_batches
 from varbayes.compile.ravel import Ravel, VarLayout
 
-__all__ = ["CompiledModel", "JaxFunction", "build_function", "compile_logdensity", "compile_model"]
+__all__ = ["BatchDraw", "CompiledModel", "Stream", "JaxFunction", "build_function", "compile_logdensity", "compile_model"]
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ def compile_logdensity(model, ravel: Ravel, replacements: dict | None = None) ->
     total = pt.cast(total, pytensor.config.floatX)
     if replacements:
         total = clone_replace(total, replace=dict(replacements))
+    total = _lift_constants(total)
     # Minibatches become inputs: the compiled step reads each one's batch for the iteration
     # from a stream of epochs over its source (varbayes.data.epochs).
     batch_vars = minibatch_batches([total])
@@ -201,7 +203,22 @@ def compile_logdensity(model, ravel: Ravel, replacements: dict | None = None) ->
     return JaxFunction(logdensity, tuple(data_vars), ("logdensity",), batch_fn)
 
 
-def _batch_function(batch_vars, index_vars, data_vars) -> Callable:
+class Stream(NamedTuple):
+    """One stream of minibatch rows: ``size`` rows a step from axis ``axis`` of ``data[position]``.
+
+    A ``sharded`` stream runs on one shard of the rows on each device of a
+    mesh (:mod:`varbayes.parallel`): each device draws ``size`` rows of its
+    own shard, from a key of its own.
+    """
+
+    position: int
+    axis: int
+    size: int
+    sharded: bool = False
+
+
+@dataclass(frozen=True)
+class BatchDraw:
     """``draw(key, data, iteration)``: the data followed by the iteration's batches, then its index vectors.
 
     Every index variable (one per batched axis of a Minibatch call) is a
@@ -211,45 +228,94 @@ def _batch_function(batch_vars, index_vars, data_vars) -> Callable:
     from its source once, into a buffer the log-density then reads: fused into
     the log-density's loops, the gather would run once per loop.
     """
-    import jax
 
-    from varbayes.data.epochs import stream_rows
+    streams: tuple[Stream, ...]
+    #: ``(position of the source in data, ((axis, stream), ...))`` per batch
+    batches: tuple
+    #: the streams read as index vectors outside a batch
+    loose: tuple[int, ...]
 
-    # One stream per index, known by its tag (graph rewrites clone the variable, not the tag).
-    streams: list = []  # (tag, position of its source in data, axis, size)
+    def __call__(self, key, data, iteration):
+        return (*data, *self.draw(key, data, iteration))
 
-    def stream_of(var) -> int:
-        tag = var.tag.batch_index
-        for k, (other, *_) in enumerate(streams):
-            if other is tag:
-                return k
-        streams.append((tag, _position(data_vars, tag.source), tag.axis, tag.size))
-        return len(streams) - 1
+    def draw(self, key, data, iteration, shard_axis: str | None = None) -> tuple:
+        """The batches and index vectors only; inside ``shard_map`` over ``shard_axis`` for sharded streams."""
+        import jax
 
-    batches = []  # (position of the source in data, [(axis, stream), ...])
-    for var in batch_vars:
-        tag = var.tag.batch_of
-        axes = [(axis, stream_of(idx)) for axis, idx in tag.indices]
-        batches.append((_position(data_vars, tag.source), axes))
-    loose = [stream_of(var) for var in index_vars]
+        from varbayes.data.epochs import stream_rows
 
-    def draw(key, data, iteration):
         # batches use keys of their own: a step's key is fold_in(key, iteration)
         key = jax.random.fold_in(key, BATCH_STREAMS)
-        rows = [
-            stream_rows(jax.random.fold_in(key, k), iteration, data[position].shape[axis], size)
-            for k, (_, position, axis, size) in enumerate(streams)
-        ]
+        rows, offsets = [], []
+        for k, stream in enumerate(self.streams):
+            stream_key, n, offset = jax.random.fold_in(key, k), data[stream.position].shape[stream.axis], 0
+            if stream.sharded:
+                # this device's rows: a stream over its shard, keyed by the shard
+                shard = jax.lax.axis_index(shard_axis)
+                stream_key, offset = jax.random.fold_in(stream_key, shard), shard * n
+            rows.append(stream_rows(stream_key, iteration, n, stream.size))
+            offsets.append(offset)
         drawn = []
-        for position, axes in batches:
+        for position, axes in self.batches:
             batch = data[position]
             for axis, k in axes:  # one axis at a time: outer, not numpy's joint, indexing
                 batch = jax.numpy.take(batch, rows[k], axis=axis, mode="clip")
             drawn.append(batch)
         drawn = jax.lax.optimization_barrier(tuple(drawn))
-        return (*data, *drawn, *(rows[k].astype("int64") for k in loose))
+        # an index vector read by the graph counts in the whole data's rows
+        return (*drawn, *((rows[k] + offsets[k]).astype("int64") for k in self.loose))
 
-    return draw
+
+#: Constants of at least this many elements are passed to the log-density as data, not compiled in.
+LIFT_MIN_ELEMENTS = 4096
+
+
+def _lift_constants(total: Variable) -> Variable:
+    """``total`` with its large array constants replaced by shared variables holding the same values.
+
+    A numpy array used directly in a model (``pt.dot(X, beta)``) is a
+    PyTensor constant, which JAX would compile into the program: as data it
+    can be split over devices (:mod:`varbayes.parallel`), and the program
+    stays small. Each constant keeps its shared variable (in its tag), so
+    every log-density of the model reads the same data.
+    """
+    lifted = {}
+    for var in graph_inputs([total]):
+        if not isinstance(var, Constant) or not isinstance(var.type, pt.TensorType):
+            continue
+        value = var.data
+        if value.ndim == 0 or value.size < LIFT_MIN_ELEMENTS or value.dtype.kind not in "biuf":
+            continue
+        shared = getattr(var.tag, "lifted", None)
+        if shared is None:
+            shared = pytensor.shared(value, name=var.name or "constant", shape=var.type.shape)
+            var.tag.lifted = shared
+        lifted[var] = shared
+    return clone_replace(total, replace=lifted) if lifted else total
+
+
+def _batch_function(batch_vars, index_vars, data_vars) -> BatchDraw:
+    """The :class:`BatchDraw` of a graph's Minibatch batches and index variables."""
+    # One stream per index, known by its tag (graph rewrites clone the variable, not the tag).
+    tags: list = []
+    streams: list[Stream] = []
+
+    def stream_of(var) -> int:
+        tag = var.tag.batch_index
+        for k, other in enumerate(tags):
+            if other is tag:
+                return k
+        tags.append(tag)
+        streams.append(Stream(_position(data_vars, tag.source), tag.axis, tag.size))
+        return len(streams) - 1
+
+    batches = []
+    for var in batch_vars:
+        tag = var.tag.batch_of
+        axes = tuple((axis, stream_of(idx)) for axis, idx in tag.indices)
+        batches.append((_position(data_vars, tag.source), axes))
+    loose = tuple(stream_of(var) for var in index_vars)
+    return BatchDraw(tuple(streams), tuple(batches), loose)
 
 
 #: The ``fold_in`` of the fit's key that roots the minibatch streams: an iteration number no fit reaches.

@@ -85,6 +85,11 @@ class Approximation:
         """Current values of the data the log-density reads."""
         return self._logdensity.data()
 
+    @property
+    def logdensity_data_vars(self) -> tuple:
+        """The shared variables the log-density reads, in the order of :meth:`logdensity_data`."""
+        return self._logdensity.data_vars
+
     def use_replacements(self, replacements: dict) -> None:
         """Fit on the log-density with graph nodes replaced (e.g. ``{full_data: minibatch}``)."""
         from varbayes.compile import compile_logdensity

@@ -56,6 +56,7 @@ class Inference:
         self._whiten = False
         self._checkpoint = None  # (path, seconds between writes) of the current fit
         self._span = (0, None)  # len(hist) when the current fit or refine began, and its n
+        self._placement = None  # the data's placement on a mesh of devices, or None for one device
         approx._inference = self  # what approx.save() needs to make the fit resumable
 
     @property
@@ -69,6 +70,9 @@ class Inference:
     def _target(self):
         """``(logdensity_fn, batch_fn)`` the step optimises: the model's, or their whitened form."""
         logdensity_fn, batch_fn = self.approx.logdensity_fn, self.approx.batch_fn
+        if self._placement is not None and batch_fn is not None:
+            # each device draws its batch rows from its own shard
+            batch_fn = self._placement.batch_fn(batch_fn)
         if self._whiten:
             return whiten_logdensity(logdensity_fn), whiten_batch_fn(batch_fn)
         return logdensity_fn, batch_fn
@@ -83,7 +87,8 @@ class Inference:
         # The buffer of recorded states is sized to the state, so the size is part of the key.
         state_size = sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(self.state)) if record_states else 0
         param_size = sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(self.state.params)) if segment else 0
-        key = (self._settings(), self._step_config, record_states, state_size, segment, param_size)
+        placement = None if self._placement is None else self._placement.key  # the step's minibatch draws
+        key = (self._settings(), self._step_config, record_states, state_size, segment, param_size, placement)
         cache = self.approx.logdensity_cache
         if key not in cache:
             step = self._step(self._optimizer, self._n_mc)
@@ -138,6 +143,7 @@ class Inference:
         checkpoint=None,
         checkpoint_every: float | None = None,
         resume=None,
+        devices=None,
         **kwargs,
     ):
         """Run ``n`` iterations from the current parameters, or until converged; return the approximation.
@@ -173,6 +179,11 @@ class Inference:
             does not), so a script rerun after a kill picks up where it
             stopped. The model, data, method and optimizer must be those of
             the checkpointed fit.
+        devices : int, sequence of jax devices, or None
+            Devices to split the data's rows over (a data-parallel fit; see
+            :mod:`varbayes.parallel`): an int ``k`` takes the first ``k`` of
+            ``jax.devices()``. ``None``: :func:`varbayes.config.set_devices`'s
+            default, one device unless set. A later :meth:`refine` keeps them.
 
         Examples
         --------
@@ -202,6 +213,7 @@ class Inference:
             raise TypeError(f"fit() got unexpected keyword arguments {sorted(unknown)}")
         limits = _check_limits(n, max_n, max_time)
         checkpoint, every, resume = _check_checkpoint(checkpoint, checkpoint_every, resume)
+        self._placement = self._place(devices)
         self._prepare(
             obj_optimizer, obj_n_mc, total_grad_norm_constraint, more_replacements, auto=n is None and obj_optimizer is None
         )
@@ -244,9 +256,24 @@ class Inference:
         path, every = self._checkpoint
         return Checkpointer(path, every, self, self._span)
 
+    def _place(self, devices):
+        """The placement of the data on ``devices`` (``None``: the plain one-device program)."""
+        from varbayes.parallel import placement_for
+
+        return placement_for(self.approx.model, self.approx.logdensity_data_vars, devices)
+
+    def _data(self) -> tuple:
+        """The log-density's data, on the fit's devices."""
+        if self._placement is None:
+            return self.approx.logdensity_data()
+        return self._placement.put_data([v.get_value(borrow=True) for v in self.approx.logdensity_data_vars])
+
     def _run(self, n, callbacks, progressbar, limits=(None, None), search=False):
         self.state = self.state._replace(params=self.approx.jax_params)
-        data = self.approx.logdensity_data()
+        if self._placement is not None:
+            self.state = self._placement.replicate(self.state)
+            self._key = self._placement.replicate(self._key)
+        data = self._data()
         streams = self.approx.streaming_minibatches()
         refresh = None
         if streams:
@@ -254,7 +281,7 @@ class Inference:
             def refresh():
                 for minibatch in streams:
                     minibatch.refresh_window()
-                return self.approx.logdensity_data()
+                return self._data()
 
         if n is not None:
             if self._whiten:
@@ -480,7 +507,8 @@ class SVGD(Inference):
         return (*super()._settings(), self.temperature)
 
     def _step(self, optimizer, n_mc):
-        return svgd_step(self.approx.logdensity_fn, optimizer, self.temperature, batch_fn=self.approx.batch_fn)
+        logdensity_fn, batch_fn = self._target()
+        return svgd_step(logdensity_fn, optimizer, self.temperature, batch_fn=batch_fn)
 
 
 class ASVGD(Inference):
@@ -568,7 +596,8 @@ def fit(
         Passed to :meth:`Inference.fit`: ``callbacks``, ``obj_optimizer``,
         ``obj_n_mc``, ``total_grad_norm_constraint``, ``progressbar``,
         ``more_replacements``, ``max_n``, ``max_time``, ``checkpoint``,
-        ``checkpoint_every``, ``resume``.
+        ``checkpoint_every``, ``resume``, ``devices`` (split the data's rows
+        over several devices).
 
     Examples
     --------
