@@ -51,7 +51,8 @@ def resolve_devices(devices: int | Sequence | None = None) -> tuple:
     ----------
     devices : int, sequence of jax devices, or None
         ``None``: the default of :func:`varbayes.config.set_devices` (one
-        device unless set). An int ``k``: the first ``k`` of
+        device unless set; every device of every process when
+        ``jax.process_count() > 1``). An int ``k``: the first ``k`` of
         ``jax.devices()`` (all processes' devices when several run). A
         sequence: those devices.
 
@@ -68,11 +69,14 @@ def resolve_devices(devices: int | Sequence | None = None) -> tuple:
     """
     import jax
 
+    available = jax.devices()
     if devices is None:
         from varbayes.config import default_devices
 
         devices = default_devices()
-    available = jax.devices()
+        if devices is None:
+            # one device; across processes every process's devices (each holds its own rows)
+            devices = 1 if jax.process_count() == 1 else len(available)
     if isinstance(devices, (bool, np.bool_)):
         raise TypeError(f"devices must be an int, a sequence of jax devices or None, got {devices!r}")
     if isinstance(devices, (int, np.integer)):

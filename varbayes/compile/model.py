@@ -288,10 +288,14 @@ def _lift_constants(total: Variable) -> Variable:
             continue
         shared = getattr(var.tag, "lifted", None)
         if shared is None:
-            shared = pytensor.shared(value, name=var.name or "constant", shape=var.type.shape)
+            # no static lengths (but the broadcastable ones): across processes the data
+            # passed at call time holds every process's rows
+            shape = tuple(1 if length == 1 else None for length in value.shape)
+            shared = pytensor.shared(value, name=var.name or "constant", shape=shape)
             var.tag.lifted = shared
         lifted[var] = shared
-    return clone_replace(total, replace=lifted) if lifted else total
+    # rebuilt, not strict: the nodes after a lifted constant lose the static lengths it gave them
+    return clone_replace(total, replace=lifted, rebuild_strict=False) if lifted else total
 
 
 def _batch_function(batch_vars, index_vars, data_vars) -> BatchDraw:
