@@ -27,6 +27,13 @@ Three methods on each posterior of :mod:`benchmarks.accuracy_models` (``pdb_*``)
     Pathfinder is not the peer: it does not install beside PyMC 6.4 (pip
     resolves ``pymc-extras`` to 0.15.1 with PyMC 6.3.2).
 
+``--diagnose`` (with ``--only``) asks why Pathfinder misses a posterior, in one
+process: the error and k̂ with the defaults and with 4x the paths, 10x the
+draws per path, 8x the ELBO draws and 4x the L-BFGS history; each path's
+kept normal against NUTS's unconstrained draws (mean offset and sd ratio
+per coordinate); and importance resampling from one normal with NUTS's
+mean and covariance, the best a Gaussian proposal can be.
+
 ``--only large_logistic`` runs a logistic regression on 200,000 rows, where
 one gradient costs milliseconds (the reference is its Laplace approximation,
 which at that size is the posterior).
@@ -299,6 +306,86 @@ def worker(method: str, model: str, seed: int) -> None:
     print("RESULT " + json.dumps(record))
 
 
+# ------------------------------------------------------------------ why a posterior is missed
+DIAGNOSE_SETTINGS = {
+    "defaults": {},
+    "16 paths": {"num_paths": 16},
+    "10,000 draws per path": {"num_draws_per_path": 10_000},
+    "200 ELBO draws": {"num_elbo_draws": 200},
+    "maxcor 20": {"maxcor": 20},
+}
+
+
+def diagnose(model_name: str, seeds: int) -> None:
+    """Print the numbers behind a miss (see the module docstring); one process, caches on."""
+    import warnings
+
+    import jax
+    from blackjax.optimizers.lbfgs import lbfgs_inverse_hessian_formula_1
+
+    import varbayes as pm
+    from varbayes.variational.api.diagnostics import smoothed_log_weights
+    from varbayes.variational.core import pathfinder as core
+
+    warnings.simplefilter("ignore")
+    model = _build(model_name)
+    for label, settings in DIAGNOSE_SETTINGS.items():
+        for seed in range(1, seeds + 1):
+            approx = pm.Pathfinder(model=model, random_seed=seed, **settings).fit(progressbar=False)
+            accuracy = _accuracy(model_name, _constrained(approx.compiled, approx.histogram.get_value()))
+            print(
+                f"{model_name} {label:>22} seed {seed}: error {accuracy['mean_err']:.2f} sd "
+                f"({accuracy['worst_var']}), k-hat {approx.khat:.2f}, ESS {approx.ess:.0f}, "
+                f"{approx.grad_evals} gradients",
+                flush=True,
+            )
+    # NUTS's draws in the unconstrained space: what each path's normal should look like
+    with model:
+        trace = pm.sample(2000, chains=4, random_seed=0, progressbar=False, target_accept=0.95)
+    compiled = approx.compiled
+    unconstrained = _unconstrained_draws(compiled, trace)
+    mean, sd = unconstrained.mean(axis=0), unconstrained.std(axis=0)
+    approx = pm.Pathfinder(model=model, random_seed=1).fit(progressbar=False)
+    for p in range(len(approx.paths.elbo)):
+        normal = jax.tree.map(lambda a: a[p], approx.normals)
+        cov = np.asarray(lbfgs_inverse_hessian_formula_1(normal.alpha, normal.beta, normal.gamma))
+        offset = (np.asarray(core.mean(normal)) - mean) / sd
+        ratio = np.sqrt(np.diag(cov)) / sd
+        print(
+            f"{model_name} path {p} (kept iteration {int(approx.paths.best_iteration[p])} of "
+            f"{int(approx.paths.iterations[p])}): mean offset up to {np.abs(offset).max():.2f} sd, "
+            f"sd ratio {ratio.min():.2f}-{ratio.max():.2f}"
+        )
+    logdensity = jax.jit(jax.vmap(lambda x: compiled.logdensity.fn(x, compiled.logdensity.data())))
+    rng = np.random.default_rng(0)
+    cov = np.cov(unconstrained.T)
+    for scale in (1.0, 1.2):
+        draws = rng.multivariate_normal(mean, cov * scale**2, size=4000)
+        log_q = jax.scipy.stats.multivariate_normal.logpdf(draws, mean, cov * scale**2)
+        log_weights, khat = smoothed_log_weights(np.asarray(logdensity(draws) - log_q))
+        weights = np.exp(log_weights - log_weights.max())
+        weights /= weights.sum()
+        kept = draws[rng.choice(len(weights), size=NUM_DRAWS, p=weights)]
+        accuracy = _accuracy(model_name, _constrained(compiled, kept))
+        print(
+            f"{model_name} NUTS's mean and covariance x {scale}: k-hat {khat:.2f}, "
+            f"ESS {1 / np.sum(weights**2):.0f} of 4000, error {accuracy['mean_err']:.2f} sd ({accuracy['worst_var']})"
+        )
+
+
+def _unconstrained_draws(compiled, trace) -> np.ndarray:
+    """NUTS's draws as flat unconstrained vectors (the posteriordb models' transforms are all ``log``)."""
+    columns = []
+    for var in compiled.ravel.vars:
+        values = trace.posterior[var.name].values.reshape(-1, var.size)
+        if var.transform is not None:
+            if var.transform.name != "log":
+                raise NotImplementedError(f"--diagnose inverts log transforms only, not {var.transform!r}")
+            values = np.log(values)
+        columns.append(values)
+    return np.concatenate(columns, axis=1)
+
+
 # ------------------------------------------------------------------ parent
 def run(method: str, model: str, seed: int, timeout: float) -> dict:
     # a fresh process with every compilation cache off: the whole call compiles from scratch
@@ -385,7 +472,12 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--json")
     parser.add_argument("--markdown")
+    parser.add_argument("--diagnose", action="store_true", help="why Pathfinder misses the --only posteriors")
     args = parser.parse_args(argv)
+    if args.diagnose:
+        for model in args.only.split(","):
+            diagnose(model, args.seeds)
+        return 0
     if args.worker:
         method, model, seed = args.worker
         worker(method, model, int(seed))
