@@ -1,0 +1,112 @@
+"""Data-parallel fits on 4 simulated CPU devices; run by tests/test_parallel.py in a fresh process.
+
+The device count is fixed when JAX starts, so this runs as a script with
+``XLA_FLAGS=--xla_force_host_platform_device_count=4`` and prints its
+measurements as one JSON object; the tests judge them.
+"""
+
+import json
+import logging
+import sys
+
+import jax
+import numpy as np
+
+import varbayes as pm
+from varbayes.compile import compile_model
+from varbayes.parallel import placement_for
+
+ROWS, FEATURES = 4000, 4
+rng = np.random.default_rng(0)
+X = rng.normal(size=(ROWS, FEATURES))
+y = (rng.random(ROWS) < 1.0 / (1.0 + np.exp(-X @ np.linspace(-1.0, 1.0, FEATURES)))).astype("int64")
+
+
+def full_batch(X, y):
+    model = pm.Model()
+    with model:
+        beta = pm.Normal("beta", 0.0, 2.0, shape=X.shape[1])
+        pm.Bernoulli("y", logit_p=pm.math.dot(X, beta), observed=y)
+    return model
+
+
+def minibatch(X, y, batch_size):
+    Xb, yb = pm.Minibatch(X, y, batch_size=batch_size)
+    model = pm.Model()
+    with model:
+        beta = pm.Normal("beta", 0.0, 2.0, shape=X.shape[1])
+        pm.Bernoulli("y", logit_p=pm.math.dot(Xb, beta), observed=yb, total_size=X.shape[0])
+    return model
+
+
+def fit(model, devices, n=1500, **kwargs):
+    with model:
+        approx = pm.fit(n, devices=devices, random_seed=3, progressbar=False,
+                        obj_optimizer=pm.adam(learning_rate=0.02), **kwargs)
+    mu = np.asarray(approx.jax_params["mu"])
+    sd = np.log1p(np.exp(np.asarray(approx.jax_params["rho"])))
+    raw = b"".join(np.asarray(a).tobytes() for a in (mu, approx.jax_params["rho"], approx.hist))
+    return {"mean": mu.tolist(), "sd": sd.tolist(), "hist_tail": approx.hist[-5:].tolist(), "bytes": raw.hex()}
+
+
+def error_of(call) -> str:
+    try:
+        call()
+    except (ValueError, TypeError) as error:
+        return f"{type(error).__name__}: {error}"
+    return "no error"
+
+
+def shards_of_data(model, devices):
+    """The shapes of each device's shard of every array the log-density reads."""
+    inference = pm.ADVI(model=model, random_seed=0)
+    inference.fit(1, devices=devices, progressbar=False)
+    return [[list(s.data.shape) for s in array.addressable_shards] for array in inference._data()]
+
+
+def minibatch_rows_per_device():
+    """Each device's rows over one epoch of a Minibatch of the row numbers."""
+    rows = np.arange(400.0)
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 1.0)
+        pm.Normal("obs", mu, 1.0, observed=pm.Minibatch(rows, batch_size=40), total_size=400)
+    logdensity = compile_model(model).logdensity
+    placement = placement_for(model, logdensity.data_vars, 4)
+    draw = jax.jit(placement.batch_fn(logdensity.batch_fn))
+    data = placement.put_data([v.get_value() for v in logdensity.data_vars])
+    seen = {d.id: [] for d in placement.mesh.devices.flat}
+    for t in range(10):  # one epoch: 10 batches of 40 rows
+        batch = draw(jax.random.key(5), data, t)[len(data)]
+        for shard in batch.addressable_shards:
+            seen[shard.device.id] += np.asarray(shard.data).astype(int).tolist()
+    order = [d.id for d in placement.mesh.devices.flat]
+    return [seen[i] for i in order]
+
+
+def main() -> None:
+    logging.getLogger("varbayes").setLevel(logging.WARNING)
+    out = {"devices": len(jax.devices())}
+    out["full_1"] = fit(full_batch(X, y), 1)
+    out["full_4"] = fit(full_batch(X, y), 4)
+    out["full_4_again"] = fit(full_batch(X, y), 4)
+    out["shards_full"] = shards_of_data(full_batch(X, y), 4)
+    out["mb_1"] = fit(minibatch(X, y, 200), 1, n=4000)
+    out["mb_4"] = fit(minibatch(X, y, 200), 4, n=4000)
+    out["mb_4_again"] = fit(minibatch(X, y, 200), 4, n=4000)
+    out["shards_mb"] = shards_of_data(minibatch(X, y, 200), 4)
+    out["mb_rows"] = minibatch_rows_per_device()
+    # rows that do not divide among the devices: the arrays are copied, the fit is the same
+    out["uneven_1"] = fit(full_batch(X[:3998], y[:3998]), 1)
+    out["uneven_4"] = fit(full_batch(X[:3998], y[:3998]), 4)
+    out["shards_uneven"] = shards_of_data(full_batch(X[:3998], y[:3998]), 4)
+    out["mb_uneven_4"] = fit(minibatch(X[:3998], y[:3998], 200), 4, n=4000)
+    with full_batch(X, y):
+        out["converged_4"] = pm.fit(None, devices=4, random_seed=3, progressbar=False).convergence.reason
+    out["error_too_many"] = error_of(lambda: fit(full_batch(X, y), 8, n=1))
+    out["error_small_batch"] = error_of(lambda: fit(minibatch(X, y, 2), 4, n=1))
+    out["error_uneven_batch"] = error_of(lambda: fit(minibatch(X, y, 202), 4, n=1))
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Data-parallel fits and NUTS chains on several devices (varbayes.parallel).
+
+JAX fixes its device count when it starts, so the checks run in fresh
+processes with 4 simulated CPU devices (``tests/_parallel_checks.py``) and
+the tests here judge what they report.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+FOUR_DEVICES = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+
+
+def _run(args, env=FOUR_DEVICES, timeout=300) -> str:
+    done = subprocess.run([sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def checks() -> dict:
+    return json.loads(_run([str(HERE / "_parallel_checks.py")]))
+
+
+def _close_in_sd(a: dict, b: dict, within: float) -> float:
+    """The largest difference of two fits' posterior means, in posterior sds; checked against ``within``."""
+    gap = np.max(np.abs(np.subtract(a["mean"], b["mean"])) / np.asarray(b["sd"]))
+    assert gap < within, (a["mean"], b["mean"])
+    return gap
+
+
+def test_four_devices_are_seen(checks):
+    assert checks["devices"] == 4
+
+
+def test_full_batch_on_four_devices_equals_one_device(checks):
+    one, four = checks["full_1"], checks["full_4"]
+    # the same arithmetic, summed in another order: equal to rounding
+    np.testing.assert_allclose(four["mean"], one["mean"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(four["sd"], one["sd"], rtol=1e-9)
+    np.testing.assert_allclose(four["hist_tail"], one["hist_tail"], rtol=1e-9)
+
+
+def test_each_device_holds_a_quarter_of_the_rows(checks):
+    assert checks["shards_full"] == [[[1000, 4]] * 4, [[1000]] * 4]  # X (a lifted constant), y
+    assert sorted(checks["shards_mb"]) == sorted([[[1000]] * 4, [[1000, 4]] * 4])  # the Minibatch sources
+
+
+def test_minibatch_on_four_devices_matches_within_mc_error(checks):
+    # the batches differ (each device draws from its shard), the posterior does not
+    _close_in_sd(checks["mb_4"], checks["mb_1"], within=2.0)
+    _close_in_sd(checks["mb_4"], checks["full_1"], within=2.0)
+
+
+def test_each_device_draws_every_row_of_its_shard_once_per_epoch(checks):
+    for device, rows in enumerate(checks["mb_rows"]):
+        assert sorted(rows) == list(range(100 * device, 100 * device + 100))
+
+
+def test_fits_on_four_devices_are_bitwise_reproducible(checks):
+    assert checks["full_4"]["bytes"] == checks["full_4_again"]["bytes"]
+    assert checks["mb_4"]["bytes"] == checks["mb_4_again"]["bytes"]
+
+
+def test_rows_that_do_not_divide_are_copied_and_the_fit_is_unchanged(checks):
+    assert checks["shards_uneven"] == [[[3998, 4]] * 4, [[3998]] * 4]
+    np.testing.assert_allclose(checks["uneven_4"]["mean"], checks["uneven_1"]["mean"], rtol=1e-9)
+    _close_in_sd(checks["mb_uneven_4"], checks["uneven_1"], within=2.0)
+
+
+def test_fit_until_converged_runs_on_four_devices(checks):
+    assert checks["converged_4"] == "converged"
+
+
+def test_bad_device_and_batch_arguments_are_named(checks):
+    assert "devices=8" in checks["error_too_many"] and "JAX sees 4" in checks["error_too_many"]
+    assert checks["error_small_batch"].startswith("ValueError: batch_size 2 is smaller than the number of devices")
+    assert checks["error_uneven_batch"].startswith("ValueError: batch_size 202 does not divide among 4 devices")
+
+
+def test_two_process_example_matches_one_process():
+    args = [str(ROOT / "examples" / "distributed_fit.py"), "--rows", "2000", "--n", "600", "--json"]
+    two = json.loads(_run([*args, "--processes", "2"]).strip().splitlines()[-1])
+    one = json.loads(_run([*args, "--processes", "1"]).strip().splitlines()[-1])
+    assert two["processes"] == 2 and two["devices"] == 2
+    # full batch: the same fit, its sums split between the processes
+    np.testing.assert_allclose(two["mean"], one["mean"], atol=0.05 * min(one["sd"]))
+    np.testing.assert_allclose(two["sd"], one["sd"], rtol=0.05)
