@@ -347,7 +347,7 @@ def diagnose(model_name: str, seeds: int) -> None:
     mean, sd = unconstrained.mean(axis=0), unconstrained.std(axis=0)
     approx = pm.Pathfinder(model=model, random_seed=1).fit(progressbar=False)
     for p in range(len(approx.paths.elbo)):
-        normal = jax.tree.map(lambda a: a[p], approx.normals)
+        normal = jax.tree.map(lambda a, p=p: a[p], approx.normals)
         cov = np.asarray(lbfgs_inverse_hessian_formula_1(normal.alpha, normal.beta, normal.gamma))
         offset = (np.asarray(core.mean(normal)) - mean) / sd
         ratio = np.sqrt(np.diag(cov)) / sd

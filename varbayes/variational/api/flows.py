@@ -46,7 +46,7 @@ from varbayes.variational.core.flows import (
 from varbayes.variational.core.schedule import learning_rate, with_learning_rate
 from varbayes.variational.core.step import VIState
 
-__all__ = ["NormalizingFlow", "NFVI", "flow_adam"]
+__all__ = ["NFVI", "NormalizingFlow", "flow_adam", "run_until_stable"]
 
 #: Draws per step of the ``-ELBO`` estimate of an NFVI fit (``obj_n_mc`` changes it).
 DEFAULT_FLOW_N_MC = 32

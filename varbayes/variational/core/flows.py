@@ -30,9 +30,9 @@ from varbayes.variational.core.step import _apply, _batched
 
 __all__ = [
     "DEFAULT_FLOW",
-    "normalizing_flow",
-    "flow_negative_elbo",
     "flow_elbo_step",
+    "flow_negative_elbo",
+    "normalizing_flow",
     "q_statistics",
     "statistic_units",
 ]
