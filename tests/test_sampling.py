@@ -144,6 +144,8 @@ def test_trace_structure_and_stats():
     assert stats_["diverging"].dtype == bool
     # the step size is fixed after warmup, one per chain
     assert np.all(stats_["step_size"].values == stats_["step_size"].values[:, :1])
+    # PyMC's step_size_bar: dual averaging's averaged step size, which sampling then uses
+    np.testing.assert_allclose(stats_["step_size_bar"].values, stats_["step_size"].values, rtol=1e-12)
     assert 0.6 < float(stats_["acceptance_rate"].mean()) <= 1.0
     np.testing.assert_allclose(trace.observed_data["y"].values, [0.1, -0.3, 0.2, 0.4])
     assert trace.observed_data["y"].dims == ("obs",)

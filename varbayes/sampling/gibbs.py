@@ -67,6 +67,7 @@ class GibbsStats(NamedTuple):
     diverging: jax.Array
     energy: jax.Array
     step_size: jax.Array
+    step_size_bar: jax.Array
     tree_depth: jax.Array
     n_steps: jax.Array
     acceptance_rate: jax.Array
@@ -302,6 +303,7 @@ def build_runners(
                 diverging=info.is_divergent,
                 energy=info.energy,
                 step_size=state.warmup.step_size,
+                step_size_bar=jnp.exp(state.warmup.step_size_state.log_step_size_avg),
                 tree_depth=info.num_trajectory_expansions,
                 n_steps=info.num_integration_steps,
                 acceptance_rate=info.acceptance_rate,

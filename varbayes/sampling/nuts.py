@@ -30,6 +30,7 @@ from varbayes.config import default_seed
 from varbayes.logs import log
 from varbayes.model import modelcontext
 from varbayes.output import to_datatree
+from varbayes.parallel import spread_chains
 from varbayes.sampling import adaptation
 from varbayes.sampling.chunks import chunk_runner
 from varbayes.sampling.diagnostics import check_convergence, report_divergences
@@ -50,6 +51,7 @@ class NUTSStats(NamedTuple):
     diverging: jax.Array
     energy: jax.Array
     step_size: jax.Array
+    step_size_bar: jax.Array
     tree_depth: jax.Array
     n_steps: jax.Array
     acceptance_rate: jax.Array
@@ -108,6 +110,7 @@ def _build_runners(compiled, buffer: int, max_treedepth: int, target_accept: flo
             diverging=info.is_divergent,
             energy=info.energy,
             step_size=warm.step_size,
+            step_size_bar=jnp.exp(warm.step_size_state.log_step_size_avg),
             tree_depth=info.num_trajectory_expansions,
             n_steps=info.num_integration_steps,
             acceptance_rate=info.acceptance_rate,
@@ -222,6 +225,7 @@ def sample(
     initvals: dict | Sequence[dict] | None = None,
     idata_kwargs: dict | None = None,
     nuts_sampler: str = "pymc",
+    devices=None,
 ):
     """Draw from the posterior with the No-U-Turn Sampler.
 
@@ -279,6 +283,10 @@ def sample(
     nuts_sampler : {'pymc', 'blackjax'}
         Both name this sampler (NUTS from blackjax, chains in one compiled
         program); accepted for code written for PyMC.
+    devices : int, sequence of jax devices, or None
+        Spread the chains over devices, each running its own (see
+        :func:`varbayes.parallel.spread_chains`); ``None``: the default of
+        :func:`varbayes.config.set_devices`, one device unless set.
 
     Returns
     -------
@@ -286,7 +294,9 @@ def sample(
         Groups ``posterior`` (constrained free variables and deterministics,
         dims ``(chain, draw, ...)``), ``sample_stats`` and ``observed_data``.
         ``sample_stats`` holds, per draw and with PyMC's names: ``lp``,
-        ``diverging``, ``energy``, ``step_size``, ``tree_depth`` (trajectory
+        ``diverging``, ``energy``, ``step_size``, ``step_size_bar`` (dual
+        averaging's averaged step size: the one sampling uses once tuning
+        ends), ``tree_depth`` (trajectory
         doublings), ``n_steps`` (leapfrog steps), ``acceptance_rate`` (mean
         Metropolis acceptance over the trajectory) and
         ``reached_max_treedepth`` (``tree_depth >= max_treedepth``: the
@@ -365,6 +375,7 @@ def sample(
         _say(message)
 
     state, run_fn, run_data, recorded = setup.state, setup.run, setup.data, setup.recorded
+    run_fn, state, keys, run_data = spread_chains(run_fn, state, keys, run_data, devices)
     stats_fields = setup.stats_fields
     # computed after sampling from the records (setup.complete), or recorded as they are
     kept: dict[str, list] = {name: [] for name in (keep if setup.complete is None else recorded)}
