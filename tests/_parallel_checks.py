@@ -1,4 +1,4 @@
-"""Data-parallel fits on 4 simulated CPU devices; run by tests/test_parallel.py in a fresh process.
+"""Data-parallel fits and NUTS chains on 4 simulated CPU devices; run by tests/test_parallel.py in a fresh process.
 
 The device count is fixed when JAX starts, so this runs as a script with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` and prints its
@@ -83,6 +83,30 @@ def minibatch_rows_per_device():
     return [seen[i] for i in order]
 
 
+def nuts(devices):
+    """Posterior mean, sd and the bytes of 4 chains' draws of a normal model's mean."""
+    values = np.random.default_rng(1).normal(1.0, 2.0, size=200)
+    with pm.Model():
+        mu = pm.Normal("mu", 0.0, 10.0)
+        sigma = pm.HalfNormal("sigma", 5.0)
+        pm.Normal("y", mu, sigma, observed=values)
+        trace = pm.sample(400, tune=300, chains=4, devices=devices, random_seed=2, progressbar=False,
+                          compute_convergence_checks=False)
+    draws = trace.posterior["mu"].values
+    return {"mean": float(draws.mean()), "sd": float(draws.std()), "bytes": draws.tobytes().hex()}
+
+
+def chains_per_device():
+    """How many chains each device holds once spread (a toy run of 8 chains on 4 devices)."""
+    from varbayes.parallel import spread_chains
+
+    keys = jax.random.split(jax.random.key(0), 8)
+    run = lambda state, keys, schedule, start, n_steps, data: (state + data, state)  # noqa: E731
+    run, state, keys, data = spread_chains(run, jax.numpy.zeros(8), keys, 1.0, 4)
+    state, _ = run(state, keys, None, 0, 1, data)
+    return [list(s.data.shape) for s in state.addressable_shards]
+
+
 def main() -> None:
     logging.getLogger("varbayes").setLevel(logging.WARNING)
     out = {"devices": len(jax.devices())}
@@ -105,6 +129,10 @@ def main() -> None:
     out["error_too_many"] = error_of(lambda: fit(full_batch(X, y), 8, n=1))
     out["error_small_batch"] = error_of(lambda: fit(minibatch(X, y, 2), 4, n=1))
     out["error_uneven_batch"] = error_of(lambda: fit(minibatch(X, y, 202), 4, n=1))
+    out["nuts_1"] = nuts(1)
+    out["nuts_4"] = nuts(4)
+    out["nuts_4_again"] = nuts(4)
+    out["chains_per_device"] = chains_per_device()
     json.dump(out, sys.stdout)
 
 

@@ -86,6 +86,16 @@ def test_bad_device_and_batch_arguments_are_named(checks):
     assert checks["error_uneven_batch"].startswith("ValueError: batch_size 202 does not divide among 4 devices")
 
 
+def test_nuts_with_four_chains_on_four_devices_matches_one_device(checks):
+    one, four = checks["nuts_1"], checks["nuts_4"]
+    assert checks["chains_per_device"] == [[2]] * 4
+    # the same chains, each on a device of its own: equal to rounding (vectorised over 4 chains or 1,
+    # XLA may sum in another order), so well within the Monte Carlo error of the mean (sd / sqrt(ESS))
+    assert abs(four["mean"] - one["mean"]) < 0.01 * one["sd"]
+    assert abs(four["sd"] - one["sd"]) < 0.01 * one["sd"]
+    assert four["bytes"] == checks["nuts_4_again"]["bytes"]
+
+
 def test_two_process_example_matches_one_process():
     args = [str(ROOT / "examples" / "distributed_fit.py"), "--rows", "2000", "--n", "600", "--json"]
     two = json.loads(_run([*args, "--processes", "2"]).strip().splitlines()[-1])

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AXIS", "Placement", "resolve_devices", "device_mesh", "placement_for"]
+__all__ = ["AXIS", "CHAIN_AXIS", "Placement", "chain_devices", "device_mesh", "placement_for", "resolve_devices", "spread_chains"]
 
 #: The name of the mesh's one axis, the axis the rows are split over.
 AXIS = "rows"
@@ -303,3 +303,86 @@ def placement_for(model, data_vars: Sequence, devices: int | Sequence | None = N
             continue
         rows.add(position)
     return Placement(mesh, frozenset(rows))
+
+
+# ------------------------------------------------------------------ NUTS chains
+#: The name of the mesh axis the chains of ``pm.sample`` are spread over.
+CHAIN_AXIS = "chains"
+
+
+def chain_devices(chains: int, devices: int | Sequence | None = None) -> tuple:
+    """The devices ``chains`` chains run on: the most of ``devices`` that the chains divide among.
+
+    Examples
+    --------
+    >>> import jax
+    >>> chain_devices(3, 1) == (jax.devices()[0],)
+    True
+    """
+    chosen = resolve_devices(devices)
+    used = max(k for k in range(1, len(chosen) + 1) if chains % k == 0)
+    if used < len(chosen):
+        log.info(f"{chains} chains do not divide among {len(chosen)} devices: running them on {used}")
+    return chosen[:used]
+
+
+def spread_chains(run: Callable, state, keys, data, devices: int | Sequence | None = None):
+    """NUTS chains spread over ``devices``: ``(run, state, keys, data)`` to call as ``run(state, keys, ...)``.
+
+    ``run(state, keys, schedule, start, n_steps, data)`` advances every chain
+    (the leading axis of ``state`` and ``keys``, vectorised); on a mesh each
+    device runs it on its own chains, the data replicated, so chains never
+    wait for each other's trajectories and nothing crosses devices until
+    the draws come back to the host. On one device (``devices`` ``None`` or
+    ``1``) everything is returned as it is.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> def run(state, keys, schedule, start, n_steps, data):
+    ...     return state + data, state
+    >>> run2, state, keys, data = spread_chains(run, jnp.zeros(2), jax.random.split(jax.random.key(0), 2),
+    ...                                         jnp.ones(()), jax.devices()[:1])
+    >>> run2(state, keys, None, 0, 1, data)[0].tolist()
+    [1.0, 1.0]
+    """
+    import jax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    explicit = devices is not None and not isinstance(devices, (int, np.integer))
+    chosen = chain_devices(int(keys.shape[0]), devices)
+    if len(chosen) == 1 and not explicit:
+        return run, state, keys, data
+    mesh = Mesh(np.array(chosen), (CHAIN_AXIS,))
+    spread, whole = NamedSharding(mesh, PartitionSpec(CHAIN_AXIS)), NamedSharding(mesh, PartitionSpec())
+    state = jax.device_put(state, spread)
+    keys = jax.device_put(keys, spread)
+    data = jax.device_put(data, whole)
+    return _chain_program(run, mesh), state, keys, data
+
+
+_CHAIN_PROGRAMS: dict = {}
+
+
+def _chain_program(run: Callable, mesh) -> Callable:
+    """``run`` by shard_map over the mesh's chains (one compilation per run and mesh)."""
+    import jax
+    from jax.sharding import PartitionSpec
+
+    key = (id(run), tuple(d.id for d in mesh.devices.flat))
+    cached = _CHAIN_PROGRAMS.get(key)
+    if cached is not None and cached[0] is run:
+        return cached[1]
+    chains, whole = PartitionSpec(CHAIN_AXIS), PartitionSpec()
+    program = jax.jit(
+        jax.shard_map(
+            lambda state, keys, schedule, start, n_steps, data: run(state, keys, schedule, start, n_steps, data),
+            mesh=mesh,
+            in_specs=(chains, chains, whole, whole, whole, whole),
+            out_specs=chains,
+            # each device's chains run their own loops; nothing is reduced across devices
+            check_vma=False,
+        )
+    )
+    _CHAIN_PROGRAMS[key] = (run, program)
+    return program
