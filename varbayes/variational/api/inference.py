@@ -269,10 +269,20 @@ class Inference:
         return self._placement.put_data([v.get_value(borrow=True) for v in self.approx.logdensity_data_vars])
 
     def _run(self, n, callbacks, progressbar, limits=(None, None), search=False):
+        if self._placement is None:
+            return self._run_with(self._key, n, callbacks, progressbar, limits, search)
+        try:
+            return self._run_with(self._placement.replicate(self._key), n, callbacks, progressbar, limits, search)
+        finally:
+            # the parameters come back to the default device, so that what follows the fit
+            # (draws, a later fit on one device) is not spread over the mesh
+            params = jax.tree_util.tree_map(jax.numpy.asarray, jax.device_get(self.approx.jax_params))
+            self.approx.set_params(params)
+
+    def _run_with(self, key, n, callbacks, progressbar, limits, search):
         self.state = self.state._replace(params=self.approx.jax_params)
         if self._placement is not None:
             self.state = self._placement.replicate(self.state)
-            self._key = self._placement.replicate(self._key)
         data = self._data()
         streams = self.approx.streaming_minibatches()
         refresh = None
@@ -289,7 +299,7 @@ class Inference:
                 # identity map keeps the model's coordinates
                 data, refresh = _unwhitened(self.approx.family, self.state.params, data, refresh)
             self.state, _, _ = run_fit(
-                self.approx, self.state, self._chunk_for, self._key, data, n, callbacks, progressbar, refresh,
+                self.approx, self.state, self._chunk_for, key, data, n, callbacks, progressbar, refresh,
                 checkpoint=self._checkpointer(),
             )
             return self.approx
@@ -300,7 +310,7 @@ class Inference:
             # can put the first draws where the log-density overflows
             self.state = self.state._replace(params=_narrowed(self.approx.family, self.state.params))
         self.state, report = run_until_converged(
-            self.approx, self.state, self._chunk_for, self._key, data, self._optimizer,
+            self.approx, self.state, self._chunk_for, key, data, self._optimizer,
             max_n=max_n, max_time=max_time, callbacks=callbacks, progressbar=progressbar, refresh=refresh,
             schedule=schedule, search=search and self.searches_step_size, whiten=self._whiten,
             rule=self.stop_rule, checkpoint=self._checkpointer(),
