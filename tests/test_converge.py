@@ -106,6 +106,25 @@ def test_chunk_segment_sums_are_sums_of_the_iterates():
     np.testing.assert_allclose(np.asarray(summed.segment_sums)[: len(expected)], expected, rtol=1e-12)
 
 
+def test_thinned_segment_sums_count_every_kth_iterate_k_times():
+    fam = families.mean_field()
+    step = elbo_step(fam, lambda x, data: -0.5 * jnp.sum((x - 3.0) ** 2), adaptive_adam(0.1))
+    state = init_state(fam.init(jnp.zeros(2), None), adaptive_adam(0.1))
+    recorded = build_chunk(step, 64, record_states=True)(state, jax.random.key(0), (), 0, 23)
+    mean = lambda p: p["mu"] * 2.0  # noqa: E731 (a map to another vector, as a flow's statistics are)
+    thinned = build_chunk(step, 64, segment=6, canonical=mean, canonical_every=3)(
+        state, jax.random.key(0), (), 0, 23, 2
+    )
+    mu = 2.0 * np.asarray(recorded.states.params["mu"])[:23]
+    expected = np.zeros(((2 + 22) // 6 + 1, 2))
+    for i in range(23):
+        if (2 + i) % 3 == 2:  # the last of each group of 3 counts for the group
+            expected[(2 + i) // 6] += 3 * mu[i]
+    np.testing.assert_allclose(np.asarray(thinned.segment_sums)[: len(expected)], expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="canonical_every=4 must divide segment=6"):
+        build_chunk(step, 64, segment=6, canonical=mean, canonical_every=4)(state, jax.random.key(0), (), 0, 5)
+
+
 # -------------------------------------------------------- coordinates, step size
 @pytest.mark.parametrize("family", [families.mean_field(), families.full_rank(), families.low_rank(2)])
 def test_whitening_round_trip_and_standard_normal(family):

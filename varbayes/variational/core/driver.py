@@ -50,14 +50,23 @@ class ChunkResult(NamedTuple):
 
 
 def build_chunk(
-    step: Callable, buffer_size: int, record_states: bool = False, segment: int = 0, canonical: Callable | None = None
+    step: Callable,
+    buffer_size: int,
+    record_states: bool = False,
+    segment: int = 0,
+    canonical: Callable | None = None,
+    canonical_every: int = 1,
 ) -> Callable:
     """``chunk(state, key, data, start, n_steps, phase=0) -> ChunkResult``, jitted.
 
     ``canonical(params)``, when given, is applied to the parameters before
     they are summed over segments (a family whose parametrisation has
     symmetries is averaged in one canonical form; a flow's loop sums
-    statistics of q instead, a vector of another length).
+    statistics of q instead, a vector of another length). With
+    ``canonical_every = k`` (a divisor of ``segment``) it is evaluated at
+    every ``k``-th step only, and counted ``k`` times: a segment's sum is
+    then that of its iterates thinned by ``k``, for a ``canonical`` that
+    costs as much as a step.
 
     Examples
     --------
@@ -78,6 +87,8 @@ def build_chunk(
             else None
         )
         sums = None
+        if segment and segment % canonical_every:
+            raise ValueError(f"canonical_every={canonical_every} must divide segment={segment}")
         if segment:
             # sized by what is summed: canonical may map the parameters to fewer numbers
             flat, _ = ravel_pytree(state.params if canonical is None else canonical(state.params))
@@ -102,8 +113,19 @@ def build_chunk(
                 states = jax.tree_util.tree_map(lambda buf, s: buf.at[i].set(s), states, current)
             if sums is not None:
                 # a non-finite step is not counted: the host discards that segment
-                params = current.params if canonical is None else canonical(current.params)
-                running = sums[0] + ravel_pytree(params)[0]
+                if canonical is None:
+                    summand = ravel_pytree(current.params)[0]
+                elif canonical_every == 1:
+                    summand = ravel_pytree(canonical(current.params))[0]
+                else:
+                    # the segment's last step of each group of k stands for the k of them
+                    summand = jax.lax.cond(
+                        (phase + i) % canonical_every == canonical_every - 1,
+                        lambda p: canonical_every * ravel_pytree(canonical(p))[0],
+                        lambda p: jnp.zeros_like(sums[0]),
+                        current.params,
+                    )
+                running = sums[0] + summand
                 row, last = (phase + i) // segment, (phase + i) % segment == segment - 1
                 # a row is written once, when its segment ends (or when the chunk does)
                 written = jax.lax.cond(
