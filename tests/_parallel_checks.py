@@ -101,7 +101,7 @@ def chains_per_device():
     from varbayes.parallel import spread_chains
 
     keys = jax.random.split(jax.random.key(0), 8)
-    run = lambda state, keys, schedule, start, n_steps, data: (state + data, state)  # noqa: E731
+    run = lambda state, keys, schedule, start, n_steps, data: (state + data, state)
     run, state, keys, data = spread_chains(run, jax.numpy.zeros(8), keys, 1.0, 4)
     state, _ = run(state, keys, None, 0, 1, data)
     return [list(s.data.shape) for s in state.addressable_shards]
@@ -119,6 +119,10 @@ def main() -> None:
     out["mb_4_again"] = fit(minibatch(X, y, 200), 4, n=4000)
     out["shards_mb"] = shards_of_data(minibatch(X, y, 200), 4)
     out["mb_rows"] = minibatch_rows_per_device()
+    pm.config.set_devices(4)  # the default of calls without devices=
+    out["shards_default"] = shards_of_data(full_batch(X, y), None)
+    pm.config.set_devices(None)
+    out["shards_after_reset"] = shards_of_data(full_batch(X, y), None)
     # rows that do not divide among the devices: the arrays are copied, the fit is the same
     out["uneven_1"] = fit(full_batch(X[:3998], y[:3998]), 1)
     out["uneven_4"] = fit(full_batch(X[:3998], y[:3998]), 4)

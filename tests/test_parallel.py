@@ -20,7 +20,9 @@ FOUR_DEVICES = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_coun
 
 
 def _run(args, env=FOUR_DEVICES, timeout=300) -> str:
-    done = subprocess.run([sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     return done.stdout
 
@@ -52,6 +54,11 @@ def test_full_batch_on_four_devices_equals_one_device(checks):
 def test_each_device_holds_a_quarter_of_the_rows(checks):
     assert checks["shards_full"] == [[[1000, 4]] * 4, [[1000]] * 4]  # X (a lifted constant), y
     assert sorted(checks["shards_mb"]) == sorted([[[1000]] * 4, [[1000, 4]] * 4])  # the Minibatch sources
+
+
+def test_config_sets_the_default_devices(checks):
+    assert checks["shards_default"] == [[[1000, 4]] * 4, [[1000]] * 4]
+    assert checks["shards_after_reset"] == [[[4000, 4]], [[4000]]]  # one device again
 
 
 def test_minibatch_on_four_devices_matches_within_mc_error(checks):
