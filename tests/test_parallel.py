@@ -111,3 +111,11 @@ def test_two_process_example_matches_one_process():
     # full batch: the same fit, its sums split between the processes
     np.testing.assert_allclose(two["mean"], one["mean"], atol=0.05 * min(one["sd"]))
     np.testing.assert_allclose(two["sd"], one["sd"], rtol=0.05)
+
+
+def test_two_process_minibatch_fit_matches_the_full_fit():
+    # each process batches its own rows; the global batch and total_size scale the estimate
+    args = [str(ROOT / "examples" / "distributed_fit.py"), "--rows", "2000", "--json"]
+    two = json.loads(_run([*args, "--n", "1000", "--batch-size", "200", "--processes", "2"]).strip().splitlines()[-1])
+    one = json.loads(_run([*args, "--n", "600", "--processes", "1"]).strip().splitlines()[-1])
+    np.testing.assert_array_less(np.abs(np.subtract(two["mean"], one["mean"])), np.asarray(one["sd"]))
