@@ -7,7 +7,9 @@ measurements as one JSON object; the tests judge them.
 
 import json
 import logging
+import os
 import sys
+import tempfile
 
 import jax
 import numpy as np
@@ -83,6 +85,24 @@ def minibatch_rows_per_device():
     return [seen[i] for i in order]
 
 
+def memmap_minibatch(folder, devices):
+    """A Minibatch streaming windows of a memmap: posterior mean and sd of a normal mean."""
+    path = os.path.join(folder, "rows.npy")
+    if not os.path.exists(path):
+        rows = np.lib.format.open_memmap(path, mode="w+", dtype="float64", shape=(40_000,))
+        rows[:] = np.random.default_rng(2).normal(3.0, 1.0, size=rows.shape)
+        rows.flush()
+    source = np.load(path, mmap_mode="r")
+    with pm.Model():
+        mu = pm.Normal("mu", 0.0, 10.0)
+        batch = pm.Minibatch(source, batch_size=400, in_memory_size=8000)
+        pm.Normal("y", mu, 1.0, observed=batch, total_size=source.shape[0])
+        approx = pm.fit(3000, devices=devices, random_seed=1, progressbar=False,
+                        obj_optimizer=pm.adam(learning_rate=0.01))
+    return {"mean": np.asarray(approx.mean.eval()).tolist(), "sd": np.asarray(approx.std.eval()).tolist(),
+            "exact_mean": float(np.mean(source))}
+
+
 def nuts(devices):
     """Posterior mean, sd and the bytes of 4 chains' draws of a normal model's mean."""
     values = np.random.default_rng(1).normal(1.0, 2.0, size=200)
@@ -133,6 +153,9 @@ def main() -> None:
     out["error_too_many"] = error_of(lambda: fit(full_batch(X, y), 8, n=1))
     out["error_small_batch"] = error_of(lambda: fit(minibatch(X, y, 2), 4, n=1))
     out["error_uneven_batch"] = error_of(lambda: fit(minibatch(X, y, 202), 4, n=1))
+    with tempfile.TemporaryDirectory() as folder:
+        out["memmap_1"] = memmap_minibatch(folder, 1)
+        out["memmap_4"] = memmap_minibatch(folder, 4)
     out["nuts_1"] = nuts(1)
     out["nuts_4"] = nuts(4)
     out["nuts_4_again"] = nuts(4)

@@ -83,6 +83,13 @@ def test_rows_that_do_not_divide_are_copied_and_the_fit_is_unchanged(checks):
     _close_in_sd(checks["mb_uneven_4"], checks["uneven_1"], within=2.0)
 
 
+def test_out_of_core_minibatch_on_four_devices(checks):
+    # windows of a memmap, each window split over the devices: the posterior of the mean
+    # (exactly the data's mean here) within the fit's noise, on 1 and on 4 devices
+    for fit in (checks["memmap_1"], checks["memmap_4"]):
+        assert abs(fit["mean"][0] - fit["exact_mean"]) < 0.02
+
+
 def test_fit_until_converged_runs_on_four_devices(checks):
     assert checks["converged_4"] == "converged"
 
