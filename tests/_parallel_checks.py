@@ -150,6 +150,12 @@ def main() -> None:
     out["mb_uneven_4"] = fit(minibatch(X[:3998], y[:3998], 200), 4, n=4000)
     with full_batch(X, y):
         out["converged_4"] = pm.fit(None, devices=4, random_seed=3, progressbar=False).convergence.reason
+    with minibatch(X, y, 200):
+        # a flow that stops by itself, on minibatches each device draws from its own rows
+        flow = pm.NFVI(flow="scale-loc", random_seed=3)
+        approx = flow.fit(None, devices=4, progressbar=False, max_n=20_000)
+        out["flow_4"] = {"reason": approx.convergence.reason, "placed": flow._placement is not None,
+                         "mean": np.asarray(approx.sample(2000).posterior["beta"]).reshape(-1, FEATURES).mean(0).tolist()}
     out["error_too_many"] = error_of(lambda: fit(full_batch(X, y), 8, n=1))
     out["error_small_batch"] = error_of(lambda: fit(minibatch(X, y, 2), 4, n=1))
     out["error_uneven_batch"] = error_of(lambda: fit(minibatch(X, y, 202), 4, n=1))

@@ -94,6 +94,14 @@ def test_fit_until_converged_runs_on_four_devices(checks):
     assert checks["converged_4"] == "converged"
 
 
+def test_a_flow_until_stable_runs_on_four_devices(checks):
+    flow = checks["flow_4"]
+    assert flow["placed"] and flow["reason"] in ("converged", "max_n")
+    # a scale-loc flow is a mean-field normal: its means match the full-batch mean-field fit's
+    # (within the iterate noise of a fit on minibatches of 200 rows: one posterior sd)
+    _close_in_sd({"mean": flow["mean"]}, checks["full_1"], within=1.0)
+
+
 def test_bad_device_and_batch_arguments_are_named(checks):
     assert "devices=8" in checks["error_too_many"] and "JAX sees 4" in checks["error_too_many"]
     assert checks["error_small_batch"].startswith("ValueError: batch_size 2 is smaller than the number of devices")

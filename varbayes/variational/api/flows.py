@@ -296,7 +296,8 @@ class NFVI(Inference):
         if not segment:
             return super()._chunk_for(record_states, segment)
         # fit(n=None): the chunk sums q's statistics over segments, not the weights
-        key = (self._settings(), self._step_config, record_states, "q statistics", segment)
+        placement = None if self._placement is None else self._placement.key  # the step's minibatch draws
+        key = (self._settings(), self._step_config, record_states, "q statistics", segment, placement)
         cache = self.approx.logdensity_cache
         if key not in cache:
             statistics = q_statistics(self.approx.family, self.approx.ndim)
@@ -319,24 +320,12 @@ class NFVI(Inference):
             cache[key] = jax.jit(q_statistics(self.approx.family, self.approx.ndim))
         return cache[key]
 
-    def _run(self, n, callbacks, progressbar, limits=(None, None), search=False):
-        if n is not None:
-            return super()._run(n, callbacks, progressbar, limits, search)
-        self.state = self.state._replace(params=self.approx.jax_params)
-        data = self.approx.logdensity_data()
-        streams = self.approx.streaming_minibatches()
-        refresh = None
-        if streams:
-
-            def refresh():
-                for minibatch in streams:
-                    minibatch.refresh_window()
-                return self.approx.logdensity_data()
-
+    def _run_until_converged(self, key, data, refresh, callbacks, progressbar, limits, search):
+        # the data, state and key are placed on the fit's devices by Inference._run
         max_n, max_time = limits
         schedule = learning_rate(self.state.opt_state) is not None and self._step_config[0][0] == "auto"
         self.state, report = run_until_stable(
-            self.approx, self.state, self._chunk_for, self._key, data, self._statistics(),
+            self.approx, self.state, self._chunk_for, key, data, self._statistics(),
             max_n=max_n, max_time=max_time, callbacks=callbacks, progressbar=progressbar, refresh=refresh,
             schedule=schedule, rule=self.stop_rule, checkpoint=self._checkpointer(),
         )

@@ -303,6 +303,10 @@ class Inference:
                 checkpoint=self._checkpointer(),
             )
             return self.approx
+        return self._run_until_converged(key, data, refresh, callbacks, progressbar, limits, search)
+
+    def _run_until_converged(self, key, data, refresh, callbacks, progressbar, limits, search):
+        """``fit(n=None)`` on data and state already placed on the fit's devices."""
         max_n, max_time = limits
         schedule = learning_rate(self.state.opt_state) is not None and self._step_config[0][0] == "auto"
         if schedule and search and len(self.approx.hist) == 0 and self.approx.family.affine is not None:
