@@ -10,7 +10,14 @@ Three methods on each posterior of :mod:`benchmarks.accuracy_models` (``pdb_*``)
 ``pathfinder``
     ``pm.fit(method="pathfinder")`` with its defaults (4 paths, 1000 draws
     per path pooled, 1000 kept after Pareto-smoothed importance resampling;
-    on a CPU the paths run one after another in the compiled program).
+    on a CPU the paths run one after another in the compiled program; when
+    the pooled draws' k̂ is 0.7 or more, or their ESS under 1000, rounds of
+    adaptive importance sampling refine the proposal first,
+    ``importance="adaptive"``).
+``pathfinder_psis``
+    The same with ``importance="psis"``: the paths' pooled draws resampled
+    as they are (multi-path Pathfinder as in the paper, and varbayes' before
+    the refinement).
 ``pathfinder_vmap``
     The same with ``vectorize=True``: the paths under ``jax.vmap``, as on an
     accelerator (and as the ``blackjax`` row runs them).
@@ -27,9 +34,10 @@ Three methods on each posterior of :mod:`benchmarks.accuracy_models` (``pdb_*``)
     Pathfinder is not the peer: it does not install beside PyMC 6.4 (pip
     resolves ``pymc-extras`` to 0.15.1 with PyMC 6.3.2).
 
-``--diagnose`` (with ``--only``) asks why Pathfinder misses a posterior, in one
-process: the error and k̂ with the defaults and with 4x the paths, 10x the
-draws per path, 8x the ELBO draws and 4x the L-BFGS history; each path's
+``--diagnose`` (with ``--only``) asks why the paths' mixture misses a posterior,
+in one process: the error and k̂ of its resampled draws (``importance="psis"``)
+with the defaults and with 4x the paths, 10x the draws per path, 8x the ELBO
+draws and 4x the L-BFGS history, then with the adaptive refinement; each path's
 kept normal against NUTS's unconstrained draws (mean offset and sd ratio
 per coordinate); and importance resampling from one normal with NUTS's
 mean and covariance, the best a Gaussian proposal can be.
@@ -45,16 +53,19 @@ excluded; varbayes, blackjax and arviz-stats are imported before the clock
 starts); its CPU time (the process's, all threads) is reported beside it, as
 the measure that other work on the machine does not inflate. Reported: the largest ``|mean - reference mean| / reference sd`` over
 every element of the compared variables (posteriordb's reference: Stan NUTS),
-the range of sd ratios, Pareto k̂ (Pathfinder: of the pooled importance
-ratios; ADVI: ``approx.diagnose()``), and gradient evaluations of ``log p``:
+the range of sd ratios, Pareto k̂ (Pathfinder: of the importance ratios of
+the pool it resampled; ADVI: ``approx.diagnose()``), k̂ of
+``approx.diagnose()`` (fresh draws from the final proposal, after the clock
+stops), and gradient evaluations of ``log p``:
 for Pathfinder, those each path's L-BFGS needs (the start and every
 line-search trial, summed over paths; blackjax's are counted in a separate,
 untimed run of each path, and include the value and gradient it recomputes
 at each accepted point); for ADVI, one per iteration (step-size search
 included). Evaluations of ``log p`` without a gradient are counted apart:
 Pathfinder's ELBO estimates (25 draws at each iterate; blackjax at each of
-the ``maxiter + 1`` points of its fixed-length path) and its pooled draws;
-ADVI's fit makes none (its k̂ is computed after the clock stops).
+the ``maxiter + 1`` points of its fixed-length path), its pooled draws and
+the refinement's draws (``approx.log_density_evals``); ADVI's fit makes none
+(its k̂ is computed after the clock stops).
 """
 
 from __future__ import annotations
@@ -72,7 +83,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["pdb_eight_schools_noncentered", "pdb_kidiq", "pdb_mesquite", "pdb_arK", "pdb_gp_pois_regr"]
-METHODS = ["pathfinder", "pathfinder_vmap", "fullrank_advi", "blackjax"]
+METHODS = ["pathfinder", "pathfinder_psis", "pathfinder_vmap", "fullrank_advi", "blackjax"]
 NUM_PATHS, DRAWS_PER_PATH, NUM_DRAWS, JITTER = 4, 1000, 1000, 2.0
 SETTINGS = {"maxiter": 1000, "maxcor": 5, "num_samples": 25, "ftol": 1e-10, "gtol": 1e-8}
 
@@ -160,7 +171,9 @@ def _constrained(compiled, theta: np.ndarray) -> dict:
     return dict(zip(compiled.constrained.output_names, (np.asarray(v) for v in values)))
 
 
-def _pathfinder(model_name: str, seed: int, vectorize: bool | None = None) -> dict:
+def _pathfinder(
+    model_name: str, seed: int, vectorize: bool | None = None, importance: str | None = "adaptive"
+) -> dict:
     import varbayes as pm
 
     model = _build(model_name)
@@ -171,7 +184,7 @@ def _pathfinder(model_name: str, seed: int, vectorize: bool | None = None) -> di
         model=model,
         random_seed=seed,
         progressbar=False,
-        inf_kwargs={"vectorize": vectorize},
+        inf_kwargs={"vectorize": vectorize, "importance": importance},
     )
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     draws = _constrained(approx.compiled, approx.histogram.get_value())
@@ -179,9 +192,11 @@ def _pathfinder(model_name: str, seed: int, vectorize: bool | None = None) -> di
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
         "grad_evals": approx.grad_evals,
-        # the ELBO estimate at every iterate, and the draws pooled from every path
-        "density_evals": int(approx.paths.iterations.sum()) * 25 + NUM_PATHS * DRAWS_PER_PATH,
+        # the ELBO estimate at every iterate, the draws pooled from every path, the refinement's
+        "density_evals": approx.log_density_evals,
         "khat": approx.khat,
+        "diagnose_khat": approx.diagnose(random_seed=seed).khat,
+        "rounds": approx.rounds,
         "iterations": approx.paths.iterations.tolist(),
         **_accuracy(model_name, draws),
     }
@@ -203,6 +218,7 @@ def _fullrank_advi(model_name: str, seed: int) -> dict:
         "grad_evals": conv.iterations + conv.search_iterations,
         "density_evals": 0,
         "khat": approx.diagnose(random_seed=seed).khat,
+        "diagnose_khat": approx.diagnose(random_seed=seed).khat,
         "iterations": conv.iterations,
         **_accuracy(model_name, draws),
     }
@@ -289,6 +305,7 @@ def _blackjax(model_name: str, seed: int) -> dict:
 
 WORKERS = {
     "pathfinder": _pathfinder,
+    "pathfinder_psis": lambda model, seed: _pathfinder(model, seed, importance="psis"),
     "pathfinder_vmap": lambda model, seed: _pathfinder(model, seed, vectorize=True),
     "fullrank_advi": _fullrank_advi,
     "blackjax": _blackjax,
@@ -308,11 +325,13 @@ def worker(method: str, model: str, seed: int) -> None:
 
 # ------------------------------------------------------------------ why a posterior is missed
 DIAGNOSE_SETTINGS = {
+    # the paths' mixture resampled as it is (importance="psis"), unless a row says otherwise
     "defaults": {},
     "16 paths": {"num_paths": 16},
     "10,000 draws per path": {"num_draws_per_path": 10_000},
     "200 ELBO draws": {"num_elbo_draws": 200},
     "maxcor 20": {"maxcor": 20},
+    "adaptive refinement": {"importance": "adaptive"},
 }
 
 
@@ -331,6 +350,7 @@ def diagnose(model_name: str, seeds: int) -> None:
     model = _build(model_name)
     for label, settings in DIAGNOSE_SETTINGS.items():
         for seed in range(1, seeds + 1):
+            settings = {"importance": "psis", **settings}
             approx = pm.Pathfinder(model=model, random_seed=seed, **settings).fit(progressbar=False)
             accuracy = _accuracy(model_name, _constrained(approx.compiled, approx.histogram.get_value()))
             print(
@@ -426,6 +446,12 @@ def summarise(records: list[dict]) -> list[dict]:
                     "sd_ratio_min": min(r["sd_ratio_min"] for r in runs),
                     "sd_ratio_max": max(r["sd_ratio_max"] for r in runs),
                     "khat_median": float(np.median([r["khat"] for r in runs])),
+                    "diagnose_khat_median": (
+                        float(np.median([r["diagnose_khat"] for r in runs]))
+                        if all("diagnose_khat" in r for r in runs)
+                        else None
+                    ),
+                    "rounds": [r.get("rounds", 0) for r in runs],
                     "grad_evals_median": float(np.median([r["grad_evals"] for r in runs])),
                     "density_evals_median": float(np.median([r["density_evals"] for r in runs])),
                     "seconds_median": float(np.median([r["seconds"] for r in runs])),
@@ -439,20 +465,24 @@ def markdown(rows: list[dict]) -> str:
     lines = [
         (
             "| posterior | method | max mean error / sd (median, worst) | sd ratio range | k̂ (median) "
-            "| gradient evaluations | log p evaluations | whole call (s) | its CPU time (s) |"
+            "| diagnose() k̂ | refinement rounds | gradient evaluations | log p evaluations | whole call (s) "
+            "| its CPU time (s) |"
         ),
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "failed" in r:
             lines.append(
-                f"| {r['model'].removeprefix('pdb_')} | {r['method']} | failed: {r['failed']} |||||||"
+                f"| {r['model'].removeprefix('pdb_')} | {r['method']} | failed: {r['failed']} |||||||||"
             )
             continue
         lines.append(
             f"| {r['model'].removeprefix('pdb_')} | {r['method']} | {r['mean_err_median']:.2f}, "
             f"{r['mean_err_worst']:.2f} ({r['worst_var']}) | {r['sd_ratio_min']:.2f}-{r['sd_ratio_max']:.2f} "
-            f"| {r['khat_median']:.2f} | {r['grad_evals_median']:,.0f} | {r['density_evals_median']:,.0f} "
+            f"| {r['khat_median']:.2f} "
+            f"| {'' if r['diagnose_khat_median'] is None else format(r['diagnose_khat_median'], '.2f')} "
+            f"| {', '.join(map(str, r['rounds'])) if r['method'].startswith('pathfinder') else ''} "
+            f"| {r['grad_evals_median']:,.0f} | {r['density_evals_median']:,.0f} "
             f"| {r['seconds_median']:.1f} "
             f"| {r['cpu_seconds_median']:.1f} |"
         )

@@ -14,7 +14,8 @@ from blackjax.optimizers.lbfgs import (
 
 import varbayes as pm
 from benchmarks import accuracy_models as am
-from varbayes.variational.api.diagnostics import Diagnosis
+from varbayes.variational.api.diagnostics import Diagnosis, smoothed_log_weights
+from varbayes.variational.core import importance
 from varbayes.variational.core import pathfinder as core
 
 
@@ -154,6 +155,114 @@ def test_an_exact_normal_posterior_has_khat_minus_inf(conjugate_normal):
     assert abs(draws.mean() - post_mean) < 0.1 * post_sd and abs(draws.std() / post_sd - 1) < 0.1
 
 
+# ---------------------------------------------------------------- importance sampling
+@pytest.mark.parametrize("scale", [0.5, 2.0, 6.0])
+def test_jax_psis_is_arviz_psis(scale):
+    # log ratios normal with sd 0.5, 2 and 6: k-hat from small to far above 1
+    log_ratios = scale * np.random.default_rng(4).normal(size=3000)
+    log_ratios[:7] = -np.inf  # draws with no weight
+    expected, expected_khat = smoothed_log_weights(log_ratios)
+    # padded with draws that are not in the pool: the tail length follows the pool's size
+    padded = np.concatenate([log_ratios, np.full(1000, -np.inf)])
+    log_weights, khat = jax.jit(importance.psis)(jnp.asarray(padded), 3000)
+    assert np.isfinite(expected_khat) and float(khat) == pytest.approx(expected_khat, abs=1e-10)
+    finite = np.isfinite(log_ratios)
+    shift = lambda w: w[finite] - jax.scipy.special.logsumexp(w[finite])
+    np.testing.assert_allclose(shift(np.asarray(log_weights)[:3000]), shift(expected), atol=1e-10)
+    assert np.all(np.asarray(log_weights)[3000:] == -np.inf)
+
+
+def test_psis_of_equal_ratios_has_khat_minus_inf():
+    log_weights, khat = jax.jit(importance.psis)(jnp.full(50, 3.0))
+    assert float(khat) == -np.inf
+    np.testing.assert_allclose(log_weights, np.log(1 / 50))
+
+
+def test_student_t_density_and_draws():
+    mean = jnp.array([1.0, -2.0])
+    chol = jnp.array([[1.0, 0.0], [0.6, 0.5]])
+    t = importance.StudentT(mean, chol)
+    x = jnp.array([[0.0, 0.0], [1.0, -2.0], [3.0, 1.0]])
+    from scipy.stats import multivariate_t
+
+    expected = multivariate_t(np.asarray(mean), np.asarray(chol @ chol.T), df=5).logpdf(np.asarray(x))
+    np.testing.assert_allclose(importance.t_log_density(t, x, 5), expected, rtol=1e-10)
+    draws = np.asarray(jax.jit(importance.t_sample, static_argnums=(2, 3))(t, jax.random.key(0), 200_000, 5))
+    np.testing.assert_allclose(draws.mean(axis=0), mean, atol=0.02)
+    np.testing.assert_allclose(np.cov(draws.T), chol @ chol.T * 5 / 3, rtol=0.05)
+    with pytest.raises(ValueError, match="df must be at least 3"):
+        importance.t_sample(t, jax.random.key(0), 3, 2)
+    with pytest.raises(TypeError, match="df must be a Python integer"):
+        importance.t_sample(t, jax.random.key(0), 3, 4.5)
+
+
+def _weighted_moments(draws, log_ratios):
+    log_weights, khat = smoothed_log_weights(np.asarray(log_ratios))
+    w = np.exp(log_weights - log_weights.max())
+    w /= w.sum()
+    mean = w @ draws
+    return mean, np.sqrt(w @ (draws - mean) ** 2), khat
+
+
+def test_adaptive_refinement_fixes_a_too_narrow_proposal():
+    # a correlated Gaussian in 6 dimensions; the proposal is a normal with a third of its sds
+    # (no correlation) and off by half an sd: the paths' normals on eight schools look like this
+    rng = np.random.default_rng(0)
+    dim, num = 6, 2000
+    sd = np.array([1.0, 2.0, 0.5, 1.0, 3.0, 1.0])
+    corr = 0.7 ** np.abs(np.subtract.outer(np.arange(dim), np.arange(dim)))
+    cov = corr * np.outer(sd, sd)
+    mu = rng.normal(size=dim)
+    precision = jnp.asarray(np.linalg.inv(cov))
+
+    def logdensity(x, data):
+        return -0.5 * (x - mu) @ precision @ (x - mu)
+
+    start_mean, start_sd = mu + 0.5 * sd, sd / 3.0
+
+    def narrow(x):
+        return jnp.sum(jax.scipy.stats.norm.logpdf(x, start_mean, start_sd))
+
+    draws = jnp.asarray(start_mean + start_sd * rng.normal(size=(num, dim)))
+    log_p = jax.vmap(logdensity, (0, None))(draws, ())
+    log_q = jax.vmap(narrow)(draws)
+    run = jax.jit(importance.adaptive(logdensity, narrow, num_draws=num, max_rounds=10))
+    out = run(jax.random.key(1), draws, log_p, log_q)
+
+    before_mean, before_sd, before_khat = _weighted_moments(np.asarray(draws), log_p - log_q)
+    size = (int(out.selected) + 1) * num
+    after_mean, after_sd, after_khat = _weighted_moments(
+        np.asarray(out.draws[:size]), out.log_density[:size] - out.log_q[:size]
+    )
+    # the refinement's own record: the paths' pool first, then the pool it returns
+    assert float(out.khat[0]) == pytest.approx(before_khat, abs=1e-10)
+    assert float(out.khat[out.selected]) == pytest.approx(after_khat, abs=1e-10)
+    assert 1 <= int(out.rounds) <= 10 and int(out.selected) == int(out.rounds)
+    assert before_khat > 1.0 and after_khat < 0.7 and float(out.ess[out.selected]) >= num / 4
+    before_error = np.abs(before_mean - mu) / sd
+    after_error = np.abs(after_mean - mu) / sd
+    assert before_error.max() > 0.3 and after_error.max() < 0.1
+    assert (before_sd / sd).min() < 0.7 and np.all(np.abs(after_sd / sd - 1) < 0.1)
+
+
+def test_adaptive_refinement_skips_a_proposal_that_passes():
+    logdensity = lambda x, data: -0.5 * jnp.sum(x**2)
+    exact = lambda x: jnp.sum(jax.scipy.stats.norm.logpdf(x)) + 0.3  # log q = log p + const
+    draws = jax.random.normal(jax.random.key(0), (500, 3))
+    run = jax.jit(importance.adaptive(logdensity, exact, num_draws=500, max_rounds=4))
+    out = run(jax.random.key(1), draws, jax.vmap(logdensity, (0, None))(draws, ()), jax.vmap(exact)(draws))
+    assert int(out.rounds) == 0 and int(out.selected) == 0 and float(out.khat[0]) == -np.inf
+    assert np.isinf(np.asarray(out.log_q[500:])).all()
+
+
+def test_adaptive_settings_are_checked():
+    logdensity = lambda x, data: -0.5 * jnp.sum(x**2)
+    with pytest.raises(ValueError, match="max_rounds must be at least 0"):
+        importance.adaptive(logdensity, logdensity, num_draws=10, max_rounds=-1)
+    with pytest.raises(ValueError, match="df must be at least 3"):
+        importance.adaptive(logdensity, logdensity, num_draws=10, df=2)
+
+
 # ---------------------------------------------------------------- accuracy
 @pytest.mark.skipif(not am.POSTERIORDB_DIR.exists(), reason="posteriordb references not found")
 @pytest.mark.parametrize("name", ["pdb_kidiq", "pdb_mesquite"])
@@ -167,6 +276,27 @@ def test_posteriordb_means_within_a_quarter_sd(name):
         assert r["mean_err"] < 0.25, (var, r)
         assert 0.75 < r["sd_ratio_min"] <= r["sd_ratio_max"] < 1.3, (var, r)
     assert approx.grad_evals < 1000
+
+
+@pytest.mark.skipif(not am.POSTERIORDB_DIR.exists(), reason="posteriordb references not found")
+@pytest.mark.parametrize("name", ["pdb_eight_schools_noncentered", "pdb_gp_pois_regr"])
+def test_posteriordb_misses_of_the_paths_are_fixed_by_the_refinement(name):
+    # the paths' normals are 3-10 times too narrow here; resampling them alone is 0.5-1 sd off
+    model = am.MODELS[name]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        before = pm.Pathfinder(model=model, random_seed=1, importance="psis").fit(progressbar=False)
+    after = pm.Pathfinder(model=model, random_seed=1).fit(progressbar=False)
+    error = lambda approx: max(
+        r["mean_err"]
+        for r in am.compare(name, am.flat_draws(approx.sample(1000, random_seed=2).posterior)).values()
+    )
+    assert before.khat >= 0.7 and error(before) > 0.4
+    assert after.khat < 0.7 and after.rounds >= 1 and error(after) < 0.25
+    assert after.grad_evals == before.grad_evals
+    assert after.log_density_evals > before.log_density_evals
+    # diagnose() draws afresh from the final proposal: the paths' mixture and the refinement's t's
+    assert after.rounds_kept >= 1 and after.diagnose(random_seed=3).khat < 0.7
 
 
 # ---------------------------------------------------------------- the API
@@ -213,12 +343,36 @@ def test_object_api_and_seeds(regression):
 
 
 def test_n_caps_the_iterations_of_each_path(regression):
-    # two iterations are far from the posterior: k-hat says so, at the caller's line
+    # two iterations are far from the posterior: k-hat of the paths' draws says so, at the caller's line
     with pytest.warns(UserWarning, match="Pareto k-hat") as record:
-        approx = pm.fit(2, method="pathfinder", model=regression[0], random_seed=3, progressbar=False)
+        approx = pm.fit(
+            2,
+            method="pathfinder",
+            model=regression[0],
+            random_seed=3,
+            progressbar=False,
+            inf_kwargs={"importance": "psis"},
+        )
     assert record[0].filename == __file__
     assert approx.khat >= 0.7 and approx.paths.iterations.max() == 2
-    assert len(approx.hist) <= 2
+    assert len(approx.hist) <= 2 and approx.rounds == 0 and approx.round_khat is None
+
+
+def test_adaptive_refinement_rescues_two_iterations(regression):
+    # the same two-iteration paths: the refinement grows a proposal that passes, with no gradients
+    model, _, coef = regression
+    psis_only = pm.Pathfinder(model=model, random_seed=3, importance="psis")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        before = psis_only.fit(2, progressbar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no k-hat warning
+        after = pm.Pathfinder(model=model, random_seed=3).fit(2, progressbar=False)
+    assert after.grad_evals == before.grad_evals
+    assert after.rounds >= 1 and after.round_khat[0] >= 0.7 > after.khat
+    assert after.round_khat[0] == pytest.approx(before.khat, abs=1e-9)
+    assert after.log_density_evals == before.log_density_evals + after.rounds * 4000
+    assert np.abs(after.mean.eval()[:2] - coef).max() < 0.1 and after.ess > before.ess
 
 
 def test_sample_sample_node_and_summary(regression):
@@ -290,6 +444,10 @@ def test_save_and_load_keep_the_draws(regression, tmp_path):
         ({"ftol": "small"}, TypeError, "ftol must be a number"),
         ({"gtol": -1e-8}, ValueError, "gtol"),
         ({"vectorize": "yes"}, TypeError, "vectorize must be True, False or None"),
+        ({"importance": "adaptve"}, ValueError, "importance must be 'adaptive'.*got 'adaptve'"),
+        ({"importance": True}, ValueError, "importance must be 'adaptive'.*'psis'.*None"),
+        ({"importance_rounds": 0}, ValueError, "importance_rounds must be at least 1, got 0"),
+        ({"importance_rounds": 2.0}, TypeError, "importance_rounds must be an integer"),
     ],
 )
 def test_bad_settings(kwargs, error, match):

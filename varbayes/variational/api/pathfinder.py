@@ -2,10 +2,14 @@
 
 The computation is :mod:`varbayes.variational.core.pathfinder`: one compiled
 program runs every path (L-BFGS, the ELBO of the normal at each iterate, the
-best normal kept) and draws from each path's normal. Here the pooled draws
-are weighted by ``p / q`` (``q`` the equal mixture of the paths' normals),
-the weights Pareto-smoothed (PSIS, from arviz-stats, as ``diagnose`` does)
-and ``num_draws`` draws resampled with replacement.
+best normal kept) and draws from each path's normal; with
+``importance="adaptive"`` (the default) the same program then refines the
+mixture of the paths' normals by adaptive importance sampling
+(:mod:`varbayes.variational.core.importance`) when it is too narrow for
+importance sampling. Here the final pool of draws is weighted by ``p / q``
+(``q`` the proposal it came from), the weights Pareto-smoothed (PSIS, from
+arviz-stats, as ``diagnose`` does) and ``num_draws`` draws resampled with
+replacement.
 
 The result is an :class:`Empirical` approximation of the resampled draws, so
 ``sample``, ``sample_node``, ``mean``/``std``, ``summary`` and posterior
@@ -31,14 +35,16 @@ from varbayes.model.core import Model, modelcontext
 from varbayes.variational.api.approximations import Approximation, Empirical
 from varbayes.variational.api.diagnostics import KHAT_THRESHOLD, Diagnosis, smoothed_log_weights
 from varbayes.variational.api.progress import log
-from varbayes.variational.core import families
+from varbayes.variational.core import families, importance
 from varbayes.variational.core import pathfinder as core
 from varbayes.variational.core.families import Family
 
-__all__ = ["DEFAULT_MAXITER", "Pathfinder", "PathfinderApproximation"]
+__all__ = ["DEFAULT_MAXITER", "IMPORTANCE", "Pathfinder", "PathfinderApproximation"]
 
 #: L-BFGS iterations per path of ``Pathfinder().fit(n=None)`` at most (Stan's default).
 DEFAULT_MAXITER = 1000
+#: What ``Pathfinder(importance=...)`` accepts: how the pooled draws become the result.
+IMPORTANCE = ("adaptive", "psis", None)
 _INIT_RETRIES = 20  # redraws of a jittered start where log p or its gradient is not finite
 # warnings point at the user's line, not at the varbayes function that called fit
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -78,10 +84,22 @@ class PathfinderApproximation(Empirical):
     normals : PathNormal or None
         Per path: the kept normal's factors.
     khat : float or None
-        Pareto k̂ of the importance ratios of the pooled draws (below 0.7:
-        the resampled draws can be trusted).
+        Pareto k̂ of the importance ratios of the final pool of draws against
+        the proposal they came from (below 0.7: the resampled draws can be
+        trusted).
     ess : float or None
-        Effective sample size of the smoothed importance weights of the pooled draws.
+        Effective sample size of the smoothed importance weights of that pool.
+    importance : str or None
+        How the draws were made: ``'adaptive'``, ``'psis'`` or ``None`` (see :class:`Pathfinder`).
+    rounds : int
+        Rounds of the adaptive refinement that ran (0 when the paths' mixture
+        passed at once, or without the refinement).
+    round_khat, round_ess : numpy.ndarray or None
+        k̂ and effective sample size of the pool after each round (index 0:
+        the paths' pooled draws alone); ``None`` without the refinement.
+    components : StudentT or None
+        The refinement's Student-t proposals, those of the rounds that the
+        final pool includes (leading axis: rounds).
 
     Examples
     --------
@@ -106,17 +124,35 @@ class PathfinderApproximation(Empirical):
         self.normals = None
         self.khat = None
         self.ess = None
+        self.importance = None
+        self.rounds = 0
+        self.round_khat = None
+        self.round_ess = None
+        self.components = None
+        self._log_density_evals = 0
 
     @property
     def grad_evals(self) -> int:
         """Evaluations of ``log p`` with its gradient, summed over paths (0 before a fit)."""
         return 0 if self.paths is None else int(np.sum(self.paths.grad_evals))
 
-    def diagnose(self, draws: int = 2000, random_seed: int | None = None) -> Diagnosis:
-        """Pareto k̂ of ``p(θ)/q(θ)``, θ drawn afresh from the mixture of the paths' normals.
+    @property
+    def log_density_evals(self) -> int:
+        """Evaluations of ``log p`` without a gradient (0 before a fit).
 
-        ``q`` is what the resampled draws were drawn from; k̂ below 0.7 means
-        importance resampling corrects it (see :func:`diagnostics.diagnose`).
+        The ELBO estimates along the paths (``num_elbo_draws`` at each
+        iterate), the pooled draws, and the adaptive refinement's draws.
+        """
+        return self._log_density_evals
+
+    def diagnose(self, draws: int = 2000, random_seed: int | None = None) -> Diagnosis:
+        """Pareto k̂ of ``p(θ)/q(θ)``, θ drawn afresh from the final proposal.
+
+        ``q`` is what the resampled draws were drawn from: the mixture of the
+        paths' normals, or, after an adaptive refinement, the equal mixture of
+        it and the refinement's Student-t proposals that the final pool
+        includes. k̂ below 0.7 means importance resampling corrects it (see
+        :func:`diagnostics.diagnose`).
 
         Examples
         --------
@@ -132,7 +168,15 @@ class PathfinderApproximation(Empirical):
             raise RuntimeError("diagnose() needs the paths' normals: fit the approximation first")
         from varbayes.variational.api.diagnostics import diagnose
 
-        return diagnose(_Proposal(_MIXTURE, self.compiled, self._proposal_params()), draws, random_seed)
+        if self.components is None or self.rounds_kept == 0:
+            return diagnose(_Proposal(_MIXTURE, self.compiled, self._proposal_params()), draws, random_seed)
+        params = {**self._proposal_params(), "components": jax.tree.map(jnp.asarray, self.components)}
+        return diagnose(_Proposal(_REFINED, self.compiled, params), draws, random_seed)
+
+    @property
+    def rounds_kept(self) -> int:
+        """Refinement rounds whose draws the final pool includes (0: the paths' mixture alone)."""
+        return 0 if self.components is None else int(self.components.mean.shape[0])
 
     def _proposal_params(self) -> dict:
         return {
@@ -188,6 +232,32 @@ def _mixture_mean(params):
 _MIXTURE = Family("pathfinder_mixture", None, _mixture_sample, _mixture_log_q, None, _mixture_mean, None)
 
 
+def _refined_sample(params, key, n):
+    # the pool gave each proposal (the paths' mixture, then each t) the same number of draws
+    ts = params["components"]
+    rounds = ts.mean.shape[0]
+    which_key, mixture_key, t_key = jax.random.split(key, 3)
+    which = jax.random.randint(which_key, (n,), 0, rounds + 1)
+    from_mixture = _mixture_sample(params, mixture_key, n)
+    from_ts = jax.vmap(lambda t, k: importance.t_sample(t, k, n))(ts, jax.random.split(t_key, rounds))
+    every = jnp.concatenate([from_mixture[None], from_ts], axis=0)
+    return every[which, jnp.arange(n)]
+
+
+def _refined_log_q(params, x):
+    per_t = jax.vmap(lambda t: importance.t_log_density(t, x))(params["components"])
+    every = jnp.concatenate([_mixture_log_q(params, x)[None], per_t])
+    return jax.scipy.special.logsumexp(every) - jnp.log(every.shape[0])
+
+
+def _refined_mean(params):
+    means = jnp.concatenate([_mixture_mean(params)[None], params["components"].mean])
+    return jnp.mean(means, axis=0)
+
+
+_REFINED = Family("pathfinder_refined", None, _refined_sample, _refined_log_q, None, _refined_mean, None)
+
+
 def _positive_int(name: str, value, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {value!r}")
@@ -218,6 +288,18 @@ class Pathfinder:
     and ``num_draws`` of them resampled: the result is a
     :class:`PathfinderApproximation`.
 
+    The paths' normals can be much narrower than the posterior (on
+    hierarchical models and Gaussian processes, sd ratios of 0.1-0.3), and
+    then no amount of resampling from them recovers it (k̂ above 0.7). With
+    ``importance="adaptive"`` the same program refines the proposal in that
+    case by adaptive importance sampling: rounds of draws from a Student-t
+    fitted to the weighted draws so far, every draw weighted against the
+    mixture of all the proposals, until k̂ is below 0.7 with at least a
+    quarter of a round's draws as effective sample size
+    (:func:`varbayes.variational.core.importance.adaptive`). It evaluates
+    ``log p`` only, no gradients, and costs nothing when the paths' mixture
+    passes at once.
+
     Pathfinder needs exact log-densities and gradients (its line search
     compares them), so a model with a ``Minibatch`` is refused.
 
@@ -245,6 +327,17 @@ class Pathfinder:
         A path stops when the gradient's norm is at most ``gtol``.
     maxls : int
         Most line-search trials per L-BFGS iteration.
+    importance : {'adaptive', 'psis', None}
+        How the pooled draws become the result. ``'adaptive'`` (default):
+        Pareto-smoothed importance resampling, after refining the proposal
+        when the paths' mixture fails k̂ (above). ``'psis'``: Pareto-smoothed
+        importance resampling of the paths' pooled draws, as in the paper.
+        ``None``: ``num_draws`` of the pooled draws taken uniformly, with no
+        weights (the mixture of the paths' normals itself; k̂ is still
+        computed and reported).
+    importance_rounds : int
+        Most rounds of the adaptive refinement (default 16), each of
+        ``num_paths * num_draws_per_path`` draws.
     vectorize : bool, optional
         Run the paths vectorised (``jax.vmap``, in parallel on an
         accelerator) or one after another, in the same compiled program
@@ -288,6 +381,8 @@ class Pathfinder:
         ftol: float = 1e-10,
         gtol: float = 1e-8,
         maxls: int = 100,
+        importance: str | None = "adaptive",
+        importance_rounds: int = 16,
         vectorize: bool | None = None,
         model: Model | None = None,
         start=None,
@@ -302,6 +397,13 @@ class Pathfinder:
         self.jitter = _positive_float("jitter", jitter, allow_zero=True)
         self.ftol = _positive_float("ftol", ftol, allow_zero=True)
         self.gtol = _positive_float("gtol", gtol, allow_zero=True)
+        if importance not in IMPORTANCE or isinstance(importance, bool):
+            raise ValueError(
+                f"importance must be 'adaptive' (refine the paths' mixture when k-hat >= 0.7, then "
+                f"resample), 'psis' (resample the paths' draws) or None (no weights), got {importance!r}"
+            )
+        self.importance = importance
+        self.importance_rounds = _positive_int("importance_rounds", importance_rounds)
         if vectorize is not None and not isinstance(vectorize, (bool, np.bool_)):
             raise TypeError(f"vectorize must be True, False or None (by backend), got {vectorize!r}")
         self.vectorize = jax.default_backend() != "cpu" if vectorize is None else bool(vectorize)
@@ -318,6 +420,10 @@ class Pathfinder:
         self.approx = PathfinderApproximation(model, size=self.num_draws, start=start, random_seed=self.seed)
         self._theta0 = self.approx._start_theta(start)
 
+    @property
+    def _refine_rounds(self) -> int:
+        return self.importance_rounds if self.importance == "adaptive" else 0
+
     def _program(self):
         """The compiled multi-path program (``maxiter`` is an argument), cached on the model's log-density."""
         settings = (
@@ -328,6 +434,7 @@ class Pathfinder:
             self.gtol,
             self.maxls,
             self.vectorize,
+            self._refine_rounds,
         )
         cache = self.approx.logdensity_cache
         key = ("pathfinder", settings)
@@ -336,6 +443,7 @@ class Pathfinder:
                 self.approx.logdensity_fn,
                 self.num_draws_per_path,
                 self.vectorize,
+                refine_rounds=self._refine_rounds,
                 maxcor=self.maxcor,
                 num_elbo_draws=self.num_elbo_draws,
                 ftol=self.ftol,
@@ -443,24 +551,42 @@ class Pathfinder:
                 "paths: log p is not finite at or around the starting points or along the L-BFGS paths. "
                 "Check model.point_logps(), pass start=, or lower jitter"
             )
-        draws, khat, ess = _resample(result, self.num_draws, rng)
+        pool = _final_pool(result)
+        draws, khat, ess = _resample(*pool, self.num_draws, rng, weighted=self.importance is not None)
         approx.set_params({"histogram": jnp.asarray(draws)})
         approx.paths = result.info
         approx.normals = result.normals
         approx.khat, approx.ess = khat, ess
+        approx.importance = self.importance
+        pooled = result.draws.shape[0]
+        elbo_evals = int(np.sum(result.info.iterations)) * self.num_elbo_draws
+        approx.rounds, approx.round_khat, approx.round_ess, approx.components = 0, None, None, None
+        if result.refinement is not None:
+            refinement = result.refinement
+            approx.rounds = int(refinement.rounds)
+            approx.round_khat = np.asarray(refinement.khat[: approx.rounds + 1])
+            approx.round_ess = np.asarray(refinement.ess[: approx.rounds + 1])
+            kept_rounds = int(refinement.selected)
+            approx.components = jax.tree.map(lambda a: np.asarray(a[:kept_rounds]), refinement.components)
+        approx._log_density_evals = elbo_evals + pooled * (1 + approx.rounds)
         best = int(np.argmax(np.where(kept, result.info.elbo, -np.inf)))
         trace = np.asarray(core.elbo_history(jax.tree.map(lambda a: a[best], result.info)))
         approx.hist = np.where(np.isfinite(trace), -trace, np.nan)
         if progressbar:
-            log.info(_summary(result.info, khat))
+            log.info(_summary(result.info, khat, approx))
         if khat >= KHAT_THRESHOLD:
+            refined = (
+                f" after {approx.rounds} rounds of adaptive importance sampling"
+                if self.importance == "adaptive"
+                else ""
+            )
             warnings.warn(
-                f"Pathfinder: Pareto k-hat = {khat:.2f} >= {KHAT_THRESHOLD}. The paths' normal "
-                "approximations miss part of the posterior (another mode, heavier tails or a skewed "
+                f"Pathfinder: Pareto k-hat = {khat:.2f} >= {KHAT_THRESHOLD}{refined}. The proposal "
+                "misses part of the posterior (another mode, heavier tails or a skewed "
                 "shape), so the resampled draws can be off (importance-sampling ESS "
-                f"{ess:.0f} of {result.draws.shape[0]} pooled draws). "
-                "Try more paths (num_paths), FullRankADVI, or NUTS started from these draws "
-                "(pm.sample(init='pathfinder')).",
+                f"{ess:.0f} of {pool[0].shape[0]} pooled draws). "
+                "Try more paths (num_paths), importance='adaptive' with more importance_rounds, "
+                "FullRankADVI, or NUTS started from these draws (pm.sample(init='pathfinder')).",
                 UserWarning,
                 skip_file_prefixes=(_PACKAGE_DIR,),
             )
@@ -477,24 +603,50 @@ class Pathfinder:
         return f"<Pathfinder: {self.num_paths} paths of {self.approx!r}>"
 
 
-def _resample(result: core.MultiPathResult, num_draws: int, rng: np.random.Generator):
-    """``(draws, khat, ess)``: Pareto-smoothed importance resampling of the pooled draws."""
-    log_ratios = np.asarray(result.log_density - result.log_q, dtype=np.float64)
+def _final_pool(result: core.MultiPathResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(draws, log p, log q)`` of the pool to resample: the paths' draws, or the refinement's selected pool."""
+    if result.refinement is None:
+        return np.asarray(result.draws), np.asarray(result.log_density), np.asarray(result.log_q)
+    refinement = result.refinement
+    size = (int(refinement.selected) + 1) * result.draws.shape[0]
+    return (
+        np.asarray(refinement.draws[:size]),
+        np.asarray(refinement.log_density[:size]),
+        np.asarray(refinement.log_q[:size]),
+    )
+
+
+def _resample(draws, log_density, log_q, num_draws: int, rng: np.random.Generator, weighted: bool = True):
+    """``(draws, khat, ess)``: Pareto-smoothed importance resampling of a pool of draws.
+
+    Unweighted, the draws of paths that kept a normal are taken uniformly;
+    k̂ and the ESS are those of the weights all the same.
+    """
+    log_ratios = np.asarray(log_density - log_q, dtype=np.float64)
     # a draw where log p is not finite, or from a path that kept no normal, carries no weight
     log_ratios = np.where(np.isnan(log_ratios), -np.inf, log_ratios)
     log_weights, khat = smoothed_log_weights(log_ratios)
     weights = np.exp(log_weights - np.max(log_weights))
     weights /= weights.sum()
     ess = float(1.0 / np.sum(weights**2))
+    if not weighted:
+        weights = np.isfinite(log_q).astype(np.float64)
+        weights /= weights.sum()
     index = rng.choice(weights.size, size=num_draws, replace=True, p=weights)
-    return np.asarray(result.draws)[index], khat, ess
+    return np.asarray(draws)[index], khat, ess
 
 
-def _summary(info: core.PathInfo, khat: float) -> str:
+def _summary(info: core.PathInfo, khat: float, approx: PathfinderApproximation) -> str:
     iterations = np.asarray(info.iterations)
     stops = sorted({core.STATUS[int(s)] for s in info.status})
+    refined = ""
+    if approx.round_khat is not None and approx.rounds > 0:
+        refined = (
+            f"; adaptive importance sampling: {approx.rounds} rounds, k-hat "
+            f"{approx.round_khat[0]:.2f} -> {khat:.2f}"
+        )
     return (
         f"Pathfinder: {len(iterations)} paths, {iterations.min()}-{iterations.max()} L-BFGS iterations "
-        f"({'; '.join(stops)}), {int(np.sum(info.grad_evals)):,} gradient evaluations; "
-        f"Pareto k-hat = {khat:.2f}"
+        f"({'; '.join(stops)}), {int(np.sum(info.grad_evals)):,} gradient evaluations, "
+        f"{approx.log_density_evals:,} log-density evaluations{refined}; Pareto k-hat = {khat:.2f}"
     )

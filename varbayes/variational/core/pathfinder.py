@@ -41,6 +41,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from varbayes.variational.core import importance
+
 __all__ = [
     "STATUS",
     "TRACE_LENGTH",
@@ -140,6 +142,10 @@ class MultiPathResult(NamedTuple):
         Log-density of each draw under the equal mixture of the paths that
         kept a normal (the distribution the pooled draws come from); draws of
         paths that kept none have ``log_q = +inf``, i.e. no weight.
+    refinement : importance.AdaptiveResult or None
+        The adaptive importance-sampling refinement of that mixture (see
+        :func:`varbayes.variational.core.importance.adaptive`), its block 0
+        the pooled draws; ``None`` when ``multi_path`` was built without one.
     """
 
     normals: PathNormal
@@ -147,6 +153,7 @@ class MultiPathResult(NamedTuple):
     draws: jax.Array
     log_density: jax.Array
     log_q: jax.Array
+    refinement: importance.AdaptiveResult | None = None
 
 
 # --------------------------------------------------------------------- the normal
@@ -479,6 +486,7 @@ def multi_path(
     logdensity_fn: Callable,
     num_draws_per_path: int = 1000,
     vectorize: bool = True,
+    refine_rounds: int = 0,
     **path_kwargs,
 ) -> Callable:
     """``run(rng_key, initial_positions (paths, D), data=(), maxiter=1000) -> MultiPathResult``.
@@ -498,6 +506,14 @@ def multi_path(
     the batched loop (its nested line searches, QR and Cholesky
     factorisations) at about twice the cost of the single one.
 
+    With ``refine_rounds > 0`` the same program then refines the mixture of
+    the paths' normals by adaptive importance sampling, at most
+    ``refine_rounds`` rounds of ``paths * num_draws_per_path`` draws each
+    (log-density evaluations only, no gradients; none when the pooled draws'
+    k̂ is already below 0.7 with enough effective draws): see
+    :func:`varbayes.variational.core.importance.adaptive`, whose result is
+    :attr:`MultiPathResult.refinement`.
+
     Examples
     --------
     >>> import jax, jax.numpy as jnp
@@ -511,6 +527,8 @@ def multi_path(
     """
     if "maxiter" in path_kwargs:
         raise TypeError("multi_path's run takes maxiter (it is not part of the compiled program's shapes)")
+    if refine_rounds < 0:
+        raise ValueError(f"refine_rounds must be at least 0, got {refine_rounds}")
 
     def one_path(key, x0, data, maxiter):
         path_key, draw_key = jax.random.split(key)
@@ -535,6 +553,17 @@ def multi_path(
         log_q_mix = jax.vmap(lambda x: _mixture_log_q_whitened(whitenings, kept, x))(pooled)
         from_kept = jnp.repeat(kept, num_draws_per_path)
         log_q_mix = jnp.where(from_kept, log_q_mix, jnp.inf)
-        return MultiPathResult(normals, info, pooled, log_density, log_q_mix)
+        refinement = None
+        if refine_rounds > 0:
+            refine = importance.adaptive(
+                logdensity_fn,
+                lambda x: _mixture_log_q_whitened(whitenings, kept, x),
+                num_draws=pooled.shape[0],
+                max_rounds=refine_rounds,
+                batch_size=_LOG_DENSITY_BATCH,
+            )
+            refine_key = jax.random.fold_in(rng_key, initial_positions.shape[0])
+            refinement = refine(refine_key, pooled, log_density, log_q_mix, data)
+        return MultiPathResult(normals, info, pooled, log_density, log_q_mix, refinement)
 
     return run
