@@ -220,14 +220,15 @@ def test_adaptive_refinement_fixes_a_too_narrow_proposal():
 
     start_mean, start_sd = mu + 0.5 * sd, sd / 3.0
 
-    def narrow(x):
-        return jnp.sum(jax.scipy.stats.norm.logpdf(x, start_mean, start_sd))
+    def narrow(x, proposal):
+        return jnp.sum(jax.scipy.stats.norm.logpdf(x, *proposal))
 
+    proposal = (jnp.asarray(start_mean), jnp.asarray(start_sd))
     draws = jnp.asarray(start_mean + start_sd * rng.normal(size=(num, dim)))
     log_p = jax.vmap(logdensity, (0, None))(draws, ())
-    log_q = jax.vmap(narrow)(draws)
+    log_q = jax.vmap(narrow, (0, None))(draws, proposal)
     run = jax.jit(importance.adaptive(logdensity, narrow, num_draws=num, max_rounds=10))
-    out = run(jax.random.key(1), draws, log_p, log_q)
+    out = run(jax.random.key(1), draws, log_p, log_q, (), proposal)
 
     before_mean, before_sd, before_khat = _weighted_moments(np.asarray(draws), log_p - log_q)
     size = (int(out.selected) + 1) * num
@@ -247,10 +248,11 @@ def test_adaptive_refinement_fixes_a_too_narrow_proposal():
 
 def test_adaptive_refinement_skips_a_proposal_that_passes():
     logdensity = lambda x, data: -0.5 * jnp.sum(x**2)
-    exact = lambda x: jnp.sum(jax.scipy.stats.norm.logpdf(x)) + 0.3  # log q = log p + const
+    exact = lambda x, proposal: jnp.sum(jax.scipy.stats.norm.logpdf(x)) + 0.3  # log q = log p + const
     draws = jax.random.normal(jax.random.key(0), (500, 3))
     run = jax.jit(importance.adaptive(logdensity, exact, num_draws=500, max_rounds=4))
-    out = run(jax.random.key(1), draws, jax.vmap(logdensity, (0, None))(draws, ()), jax.vmap(exact)(draws))
+    log_q = jax.vmap(exact, (0, None))(draws, ())
+    out = run(jax.random.key(1), draws, jax.vmap(logdensity, (0, None))(draws, ()), log_q)
     assert int(out.rounds) == 0 and int(out.selected) == 0 and float(out.khat[0]) == -np.inf
     assert np.isinf(np.asarray(out.log_q[500:])).all()
 

@@ -3,10 +3,11 @@
 The computation is :mod:`varbayes.variational.core.pathfinder`: one compiled
 program runs every path (L-BFGS, the ELBO of the normal at each iterate, the
 best normal kept) and draws from each path's normal; with
-``importance="adaptive"`` (the default) the same program then refines the
-mixture of the paths' normals by adaptive importance sampling
+``importance="adaptive"`` (the default) a second compiled program refines
+the mixture of the paths' normals by adaptive importance sampling
 (:mod:`varbayes.variational.core.importance`) when it is too narrow for
-importance sampling. Here the final pool of draws is weighted by ``p / q``
+importance sampling (only then: a fit that does not need it does not
+compile it). Here the final pool of draws is weighted by ``p / q``
 (``q`` the proposal it came from), the weights Pareto-smoothed (PSIS, from
 arviz-stats, as ``diagnose`` does) and ``num_draws`` draws resampled with
 replacement.
@@ -45,6 +46,7 @@ __all__ = ["DEFAULT_MAXITER", "IMPORTANCE", "Pathfinder", "PathfinderApproximati
 DEFAULT_MAXITER = 1000
 #: What ``Pathfinder(importance=...)`` accepts: how the pooled draws become the result.
 IMPORTANCE = ("adaptive", "psis", None)
+_REFINE_STREAM = 1_000_003  # folded into the seed's key for the refinement's draws
 _INIT_RETRIES = 20  # redraws of a jittered start where log p or its gradient is not finite
 # warnings point at the user's line, not at the varbayes function that called fit
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -291,14 +293,14 @@ class Pathfinder:
     The paths' normals can be much narrower than the posterior (on
     hierarchical models and Gaussian processes, sd ratios of 0.1-0.3), and
     then no amount of resampling from them recovers it (k̂ above 0.7). With
-    ``importance="adaptive"`` the same program refines the proposal in that
-    case by adaptive importance sampling: rounds of draws from a Student-t
+    ``importance="adaptive"`` a second compiled program refines the proposal
+    in that case by adaptive importance sampling: rounds of draws from a Student-t
     fitted to the weighted draws so far, every draw weighted against the
     mixture of all the proposals, until k̂ is below 0.7 with at least a
     quarter of a round's draws as effective sample size
     (:func:`varbayes.variational.core.importance.adaptive`). It evaluates
-    ``log p`` only, no gradients, and costs nothing when the paths' mixture
-    passes at once.
+    ``log p`` only, no gradients, and costs nothing, not even its
+    compilation, when the paths' mixture passes at once.
 
     Pathfinder needs exact log-densities and gradients (its line search
     compares them), so a model with a ``Minibatch`` is refused.
@@ -420,9 +422,14 @@ class Pathfinder:
         self.approx = PathfinderApproximation(model, size=self.num_draws, start=start, random_seed=self.seed)
         self._theta0 = self.approx._start_theta(start)
 
-    @property
-    def _refine_rounds(self) -> int:
-        return self.importance_rounds if self.importance == "adaptive" else 0
+    def _refine_program(self):
+        """The compiled refinement (a program of its own: compiled only by fits that need it)."""
+        settings = (self.num_paths * self.num_draws_per_path, self.importance_rounds)
+        cache = self.approx.logdensity_cache
+        key = ("pathfinder_refine", settings)
+        if key not in cache:
+            cache[key] = jax.jit(core.refine(self.approx.logdensity_fn, *settings))
+        return cache[key]
 
     def _program(self):
         """The compiled multi-path program (``maxiter`` is an argument), cached on the model's log-density."""
@@ -434,7 +441,6 @@ class Pathfinder:
             self.gtol,
             self.maxls,
             self.vectorize,
-            self._refine_rounds,
         )
         cache = self.approx.logdensity_cache
         key = ("pathfinder", settings)
@@ -443,7 +449,6 @@ class Pathfinder:
                 self.approx.logdensity_fn,
                 self.num_draws_per_path,
                 self.vectorize,
-                refine_rounds=self._refine_rounds,
                 maxcor=self.maxcor,
                 num_elbo_draws=self.num_elbo_draws,
                 ftol=self.ftol,
@@ -551,7 +556,11 @@ class Pathfinder:
                 "paths: log p is not finite at or around the starting points or along the L-BFGS paths. "
                 "Check model.point_logps(), pass start=, or lower jitter"
             )
-        pool = _final_pool(result)
+        refinement = None
+        if self.importance == "adaptive" and not _passes(result):
+            key = jax.random.fold_in(jax.random.key(self.seed), _REFINE_STREAM)
+            refinement = jax.device_get(self._refine_program()(key, result, approx.logdensity_data()))
+        pool = _final_pool(result, refinement)
         draws, khat, ess = _resample(*pool, self.num_draws, rng, weighted=self.importance is not None)
         approx.set_params({"histogram": jnp.asarray(draws)})
         approx.paths = result.info
@@ -561,8 +570,7 @@ class Pathfinder:
         pooled = result.draws.shape[0]
         elbo_evals = int(np.sum(result.info.iterations)) * self.num_elbo_draws
         approx.rounds, approx.round_khat, approx.round_ess, approx.components = 0, None, None, None
-        if result.refinement is not None:
-            refinement = result.refinement
+        if refinement is not None:
             approx.rounds = int(refinement.rounds)
             approx.round_khat = np.asarray(refinement.khat[: approx.rounds + 1])
             approx.round_ess = np.asarray(refinement.ess[: approx.rounds + 1])
@@ -603,11 +611,19 @@ class Pathfinder:
         return f"<Pathfinder: {self.num_paths} paths of {self.approx!r}>"
 
 
-def _final_pool(result: core.MultiPathResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _passes(result: core.MultiPathResult) -> bool:
+    """Whether the paths' pooled draws pass the refinement's test already (then it is not compiled)."""
+    log_ratios = np.asarray(result.log_density - result.log_q, dtype=np.float64)
+    log_weights, khat = smoothed_log_weights(np.where(np.isnan(log_ratios), -np.inf, log_ratios))
+    weights = np.exp(log_weights - np.max(log_weights))
+    ess = np.sum(weights) ** 2 / np.sum(weights**2)
+    return bool(khat < importance.KHAT_THRESHOLD and ess >= importance.MIN_ESS_FRACTION * log_ratios.size)
+
+
+def _final_pool(result: core.MultiPathResult, refinement) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(draws, log p, log q)`` of the pool to resample: the paths' draws, or the refinement's selected pool."""
-    if result.refinement is None:
+    if refinement is None:
         return np.asarray(result.draws), np.asarray(result.log_density), np.asarray(result.log_q)
-    refinement = result.refinement
     size = (int(refinement.selected) + 1) * result.draws.shape[0]
     return (
         np.asarray(refinement.draws[:size]),

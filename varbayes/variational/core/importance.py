@@ -54,6 +54,8 @@ import jax.numpy as jnp
 
 __all__ = [
     "DEFAULT_DF",
+    "KHAT_THRESHOLD",
+    "MIN_ESS_FRACTION",
     "AdaptiveResult",
     "StudentT",
     "adaptive",
@@ -62,6 +64,11 @@ __all__ = [
     "t_log_density",
     "t_sample",
 ]
+
+#: The refinement stops when the pool's k̂ is below this and its ESS at least
+#: ``MIN_ESS_FRACTION`` of one round's draws.
+KHAT_THRESHOLD = 0.7
+MIN_ESS_FRACTION = 0.25
 
 #: Degrees of freedom of the refinement's Student-t proposals: tails heavy enough that a
 #: proposal of about the posterior's scale has bounded ratios, light enough to waste few draws.
@@ -356,15 +363,16 @@ def adaptive(
     num_draws: int,
     max_rounds: int = 16,
     df: int = DEFAULT_DF,
-    khat_threshold: float = 0.7,
+    khat_threshold: float = KHAT_THRESHOLD,
     min_ess: float | None = None,
     adapt_ess: float | None = None,
     batch_size: int = 64,
 ) -> Callable:
-    """``run(rng_key, draws (N, D), log_density (N,), log_q (N,), data=()) -> AdaptiveResult``.
+    """``run(rng_key, draws (N, D), log_density (N,), log_q (N,), data=(), proposal=()) -> AdaptiveResult``.
 
     Refines the proposal that ``draws`` came from (see the module docstring).
-    ``initial_log_q(x)`` is that proposal's log-density at one point, which
+    ``initial_log_q(x, proposal)`` is that proposal's log-density at one
+    point (``proposal``: its parameters, a pytree passed to ``run``), which
     the mixture weights need at the new draws; ``log_q`` is its value at
     ``draws`` (``+inf`` for a draw that carries no weight). No round runs when
     the initial draws already pass the test.
@@ -374,7 +382,7 @@ def adaptive(
     logdensity_fn : callable
         ``logdensity_fn(x, data)``, the positive log-density of a flat vector.
     initial_log_q : callable
-        ``initial_log_q(x)``, the log-density of the initial proposal.
+        ``initial_log_q(x, proposal)``, the log-density of the initial proposal.
     num_draws : int
         Draws per block (``N``, the initial block's size too).
     max_rounds : int
@@ -396,21 +404,22 @@ def adaptive(
     --------
     >>> import jax, jax.numpy as jnp
     >>> logdensity = lambda x, data: -0.5 * jnp.sum((x / 3.0) ** 2)      # sd 3
-    >>> narrow = lambda x: jax.scipy.stats.norm.logpdf(x).sum()         # sd 1: far too narrow
-    >>> x0 = jax.random.normal(jax.random.key(0), (2000, 2))
+    >>> narrow = lambda x, scale: jax.scipy.stats.norm.logpdf(x, 0.0, scale).sum()
+    >>> x0 = jax.random.normal(jax.random.key(0), (2000, 2))                 # sd 1: far too narrow
     >>> run = jax.jit(adaptive(logdensity, narrow, num_draws=2000, max_rounds=8))
-    >>> out = run(jax.random.key(1), x0, jax.vmap(logdensity, (0, None))(x0, ()), jax.vmap(narrow)(x0))
+    >>> log_q = jax.vmap(narrow, (0, None))(x0, 1.0)
+    >>> out = run(jax.random.key(1), x0, jax.vmap(logdensity, (0, None))(x0, ()), log_q, (), 1.0)
     >>> int(out.rounds), bool(out.ess[0] < 500), bool(out.ess[out.selected] > 2000)  # of 2000, then 6000 draws
     (2, True, True)
     """
     if max_rounds < 0:
         raise ValueError(f"max_rounds must be at least 0, got {max_rounds}")
     df = _check_df(df)
-    min_ess = num_draws / 4.0 if min_ess is None else float(min_ess)
+    min_ess = MIN_ESS_FRACTION * num_draws if min_ess is None else float(min_ess)
     adapt_ess = num_draws / 10.0 if adapt_ess is None else float(adapt_ess)
     num_blocks = max_rounds + 1
 
-    def run(rng_key, draws, log_density, log_q, data=()) -> AdaptiveResult:
+    def run(rng_key, draws, log_density, log_q, data=(), proposal=()) -> AdaptiveResult:
         def evaluate(carry: _Carry, upto):
             log_ratios, _, num = _pool(carry, upto, num_blocks, num_draws)
             log_weights, khat = psis(log_ratios, num)
@@ -443,7 +452,7 @@ def adaptive(
             draws = carry.draws.at[block].set(new)
             log_density = carry.log_density.at[block].set(new_log_density)
             # the new draws under every earlier proposal, and every draw under the new one
-            under_initial = jax.vmap(initial_log_q)(new)
+            under_initial = jax.vmap(lambda z: initial_log_q(z, proposal))(new)
             under_ts = jax.vmap(lambda c: t_log_density(c, new, df))(carry.components)  # (R, N)
             row = jnp.concatenate([under_initial[None], under_ts], axis=0)
             log_q = carry.log_q.at[block].set(row)
