@@ -21,9 +21,11 @@ window of 10), and differ only in how a step gets its 500 rows:
   at each epoch's first step (a sorted permutation, then a gather of all
   40000 rows).
 
-Each floor is compiled twice: with XLA's defaults, and without YNNPACK's
-fused reductions (``xla_cpu_experimental_ynn_fusion_type=""``), which is how
-varbayes compiles a minibatch fit. Configurations alternate round by round so
+Each floor is compiled with XLA's defaults, without YNNPACK's fused
+reductions (``xla_cpu_experimental_ynn_fusion_type=""``), and with the
+options varbayes compiles a minibatch fit with
+(:data:`~varbayes.variational.core.driver.MINIBATCH_COMPILER_OPTIONS`: no
+YNNPACK reductions and no tree-reduction rewrite). Configurations alternate round by round so
 that the machine's noise falls on all of them alike; medians over the rounds
 are reported.
 """
@@ -43,9 +45,15 @@ from benchmarks import harness as h
 from benchmarks.data import minibatch_data
 from benchmarks.workloads import minibatch_model
 from varbayes.data.epochs import stream_rows
+from varbayes.variational.core.driver import MINIBATCH_COMPILER_OPTIONS
 
 ROWS, COLS, BATCH = h.MINIBATCH_ROWS, h.MINIBATCH_COLS, h.MINIBATCH_BATCH
 NO_YNN = {"xla_cpu_experimental_ynn_fusion_type": ""}
+OPTIONS = {
+    "XLA defaults": None,
+    "no YNNPACK reductions": NO_YNN,
+    "varbayes' options": MINIBATCH_COMPILER_OPTIONS,
+}
 
 
 def negative_elbo(params, eps, x):
@@ -147,7 +155,7 @@ def main(argv=None):
     key = jax.random.key(h.SEED)
     runs = {f"varbayes fit, bar {'on' if bar else 'off'}": (fit(bar), h.MINIBATCH_N) for bar in (False, True)}
     for name, make in FLOORS.items():
-        for label, options in (("XLA defaults", None), ("no YNNPACK reductions", NO_YNN)):
+        for label, options in OPTIONS.items():
             loop = floor_loop(*make(), args.steps, options)
             call = lambda loop=loop: jax.block_until_ready(loop(params, key, data))
             call()  # compile

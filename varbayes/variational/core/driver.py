@@ -28,7 +28,10 @@ from varbayes.variational.core.step import BatchedStep, VIState, tree_all_finite
 __all__ = ["ChunkResult", "build_chunk", "MINIBATCH_COMPILER_OPTIONS"]
 
 #: XLA options of the loop of a step on minibatches, on the CPU (see :func:`build_chunk`).
-MINIBATCH_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+MINIBATCH_COMPILER_OPTIONS = {
+    "xla_cpu_experimental_ynn_fusion_type": "",
+    "xla_disable_hlo_passes": "tree_reduction_rewriter",
+}
 
 
 class ChunkResult(NamedTuple):
@@ -141,7 +144,12 @@ def build_chunk(
     # On the CPU, YNNPACK's fused reductions split a batch's sums over the cores: a little
     # faster on an idle machine, twice as slow when another process holds a core (each
     # reduction waits for it). Without them the loop compiles to one single-threaded
-    # function (docs/internals.md, benchmarks/minibatch_step.py).
+    # function. XLA's tree-reduction rewrite splits each sum over the batch's rows into
+    # partial sums, which keeps the per-datum terms out of the reductions' fusions: each
+    # is written to memory and read back (three 500 x 100 arrays a step on the seed's
+    # Minibatch model). Without it the terms are computed inside the sums, and the step
+    # takes 66 us instead of 96; a batch's few hundred rows need no tree for accuracy
+    # (docs/internals.md, benchmarks/minibatch_step.py).
     cpu = jax.default_backend() == "cpu"
     options = MINIBATCH_COMPILER_OPTIONS if isinstance(step, BatchedStep) and cpu else None
     return jax.jit(run, compiler_options=options)
