@@ -11,9 +11,9 @@ Three methods on each posterior of :mod:`benchmarks.accuracy_models` (``pdb_*``)
     ``pm.fit(method="pathfinder")`` with its defaults (4 paths, 1000 draws
     per path pooled, 1000 kept after Pareto-smoothed importance resampling;
     on a CPU the paths run one after another in the compiled program; when
-    the pooled draws' k̂ is 0.7 or more, or their ESS under 1000, rounds of
-    adaptive importance sampling refine the proposal first,
-    ``importance="adaptive"``).
+    the pooled draws' k̂ is 0.7 or more, rounds of adaptive importance
+    sampling refine the proposal first, until k̂ is below 0.7 with an ESS of
+    1000 or more, ``importance="adaptive"``).
 ``pathfinder_psis``
     The same with ``importance="psis"``: the paths' pooled draws resampled
     as they are (multi-path Pathfinder as in the paper, and varbayes' before

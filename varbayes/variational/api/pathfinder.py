@@ -300,7 +300,7 @@ class Pathfinder:
     quarter of a round's draws as effective sample size
     (:func:`varbayes.variational.core.importance.adaptive`). It evaluates
     ``log p`` only, no gradients, and costs nothing, not even its
-    compilation, when the paths' mixture passes at once.
+    compilation, when the k̂ of the paths' pooled draws is below 0.7.
 
     Pathfinder needs exact log-densities and gradients (its line search
     compares them), so a model with a ``Minibatch`` is refused.
@@ -332,7 +332,7 @@ class Pathfinder:
     importance : {'adaptive', 'psis', None}
         How the pooled draws become the result. ``'adaptive'`` (default):
         Pareto-smoothed importance resampling, after refining the proposal
-        when the paths' mixture fails k̂ (above). ``'psis'``: Pareto-smoothed
+        when the k̂ of the paths' pooled draws is 0.7 or more (above). ``'psis'``: Pareto-smoothed
         importance resampling of the paths' pooled draws, as in the paper.
         ``None``: ``num_draws`` of the pooled draws taken uniformly, with no
         weights (the mixture of the paths' normals itself; k̂ is still
@@ -557,7 +557,7 @@ class Pathfinder:
                 "Check model.point_logps(), pass start=, or lower jitter"
             )
         refinement = None
-        if self.importance == "adaptive" and not _passes(result):
+        if self.importance == "adaptive" and _needs_refinement(result):
             key = jax.random.fold_in(jax.random.key(self.seed), _REFINE_STREAM)
             refinement = jax.device_get(self._refine_program()(key, result, approx.logdensity_data()))
         pool = _final_pool(result, refinement)
@@ -611,13 +611,12 @@ class Pathfinder:
         return f"<Pathfinder: {self.num_paths} paths of {self.approx!r}>"
 
 
-def _passes(result: core.MultiPathResult) -> bool:
-    """Whether the paths' pooled draws pass the refinement's test already (then it is not compiled)."""
+def _needs_refinement(result: core.MultiPathResult) -> bool:
+    """Whether the paths' pooled draws fail k̂ (only then is the refinement compiled and run)."""
     log_ratios = np.asarray(result.log_density - result.log_q, dtype=np.float64)
-    log_weights, khat = smoothed_log_weights(np.where(np.isnan(log_ratios), -np.inf, log_ratios))
-    weights = np.exp(log_weights - np.max(log_weights))
-    ess = np.sum(weights) ** 2 / np.sum(weights**2)
-    return bool(khat < importance.KHAT_THRESHOLD and ess >= importance.MIN_ESS_FRACTION * log_ratios.size)
+    _, khat = smoothed_log_weights(np.where(np.isnan(log_ratios), -np.inf, log_ratios))
+    # nan: the ratios' tail could not be fitted, no sign that resampling will do
+    return not khat < importance.KHAT_THRESHOLD
 
 
 def _final_pool(result: core.MultiPathResult, refinement) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

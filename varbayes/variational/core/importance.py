@@ -307,8 +307,6 @@ class _Carry(NamedTuple):
     covariance: jax.Array  # of the last proposal
     khat: jax.Array
     ess: jax.Array
-    pool_log_ratios: jax.Array  # of the pool so far, and their smoothed weights: what the next
-    pool_log_weights: jax.Array  # proposal is fitted to (carried, so PSIS is compiled twice, not thrice)
     done: jax.Array
     key: jax.Array
 
@@ -428,8 +426,21 @@ def adaptive(
             return log_ratios, log_weights, khat, ess, passed
 
         def body(carry: _Carry) -> _Carry:
+            # the pool of blocks 0..r is judged first, so PSIS is compiled once, and a new
+            # block is drawn only when it fails
             r = carry.round
-            log_ratios, log_weights, ess = carry.pool_log_ratios, carry.pool_log_weights, carry.ess[r]
+            log_ratios, log_weights, khat, ess, passed = evaluate(carry, r)
+            carry = carry._replace(khat=carry.khat.at[r].set(khat), ess=carry.ess.at[r].set(ess))
+            stop = passed | (r >= max_rounds)
+            return jax.lax.cond(
+                stop,
+                lambda c: c._replace(done=jnp.asarray(True)),
+                lambda c: grow(c, log_ratios, log_weights, ess),
+                carry,
+            )
+
+        def grow(carry: _Carry, log_ratios, log_weights, ess) -> _Carry:
+            r = carry.round
             # too few effective draws to fit a proposal: temper the raw ratios up to adapt_ess
             log_weights = jnp.where(ess >= adapt_ess, log_weights, _tempered(log_ratios, adapt_ess))
             weights = jnp.exp(log_weights)
@@ -468,14 +479,7 @@ def adaptive(
                 covariance=covariance,
                 key=key,
             )
-            log_ratios, log_weights, khat, ess, passed = evaluate(carry, block)
-            return carry._replace(
-                khat=carry.khat.at[block].set(khat),
-                ess=carry.ess.at[block].set(ess),
-                pool_log_ratios=log_ratios,
-                pool_log_weights=log_weights,
-                done=passed | (block >= max_rounds),
-            )
+            return carry
 
         n, dim = draws.shape
         if n != num_draws:
@@ -503,18 +507,8 @@ def adaptive(
             covariance=first_cov,
             khat=jnp.full((num_blocks,), jnp.nan, dtype),
             ess=jnp.full((num_blocks,), jnp.nan, dtype),
-            pool_log_ratios=jnp.zeros((num_blocks * n,), dtype),
-            pool_log_weights=jnp.zeros((num_blocks * n,), dtype),
             done=jnp.asarray(False),
             key=rng_key,
-        )
-        log_ratios, log_weights, khat, ess, passed = evaluate(carry, 0)
-        carry = carry._replace(
-            khat=carry.khat.at[0].set(khat),
-            ess=carry.ess.at[0].set(ess),
-            pool_log_ratios=log_ratios,
-            pool_log_weights=log_weights,
-            done=passed | (max_rounds == 0),
         )
         carry = jax.lax.while_loop(lambda c: ~c.done, body, carry)
 
