@@ -510,7 +510,8 @@ class Pathfinder:
             For arguments of ``Inference.fit`` that Pathfinder has no use
             for (``callbacks``, ``obj_optimizer``, ...), or a non-integer ``n``.
         ValueError
-            For ``n < 1``.
+            For ``n < 1``, or ``devices`` other than ``None`` or 1 (it runs
+            on one device).
         FloatingPointError
             When log p is not finite at any start, or no path found a
             normal with a finite ELBO.
@@ -529,6 +530,11 @@ class Pathfinder:
         >>> int(approx.paths.iterations.max()) <= 50
         True
         """
+        devices = kwargs.pop("devices", None)
+        if devices is not None and not (isinstance(devices, (int, np.integer)) and devices == 1):
+            # its paths and resampling are one program on the default device; the rows of the
+            # data are not split (pm.fit's devices= applies to the stochastic-gradient methods)
+            raise ValueError(f"Pathfinder runs on one device: devices={devices!r} is not supported (pass None or 1)")
         for name in kwargs:
             if name in _NOT_FOR_PATHFINDER:
                 raise TypeError(f"Pathfinder does not take {name}=: {_NOT_FOR_PATHFINDER[name]}")
