@@ -444,3 +444,61 @@ def test_keyboard_interrupt_keeps_the_last_finished_chunk(conjugate_normal):
         approx = pm.fit(n=None, callbacks=[interrupt_at_1000], random_seed=1, progressbar=False)
     assert approx.convergence.reason == "interrupted"
     assert len(approx.hist) >= 1000 and np.all(np.isfinite(approx.mean.eval()))
+
+
+# -------------------------------------------------------- one chunk of a converging loop
+class _FakeRun:
+    """What ``advance`` reads of a fit's bookkeeping; its chunk raises or returns as told."""
+
+    def __init__(self, outcome):
+        from types import SimpleNamespace
+
+        self.outcome, self.done, self.buffer, self.steps = outcome, 0, 1000, 0
+        self.monitor = IterateMonitor(1, 5)
+        self.state = SimpleNamespace(params="committed params")
+        self.to_model = lambda params: params
+        self.approx = SimpleNamespace(set_params=lambda params: setattr(self, "set_to", params))
+
+    def chunk_and_callbacks(self, state, data):
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        self.done += 100
+        return "new state", self.outcome
+
+
+class _FakeCheckpoint:
+    written = None
+
+    def after_chunk(self, state):
+        return None
+
+    def write(self, state):
+        self.written = state
+
+
+def test_advance_recovers_stops_and_reraises():
+    from varbayes.variational.api.converge import advance
+
+    rule, caps = StopRule(), (10_000, None, 0.0)
+    state = type("S", (), {"params": 0})()
+    # a normal chunk
+    assert advance(_FakeRun(None), state, lambda: (), rule, caps, None, lambda: None) == ("new state", None, None)
+    # the caps come first: nothing runs
+    run = _FakeRun(None)
+    assert advance(run, state, lambda: (), rule, (0, None, 0.0), None, lambda: None)[1] == "max_n"
+    assert run.done == 0
+    assert advance(run, state, lambda: (), rule, (10, 0.0, 0.0), None, lambda: None)[1] == "max_time"
+    # a non-finite loss: recovered, or re-raised with the last committed state written
+    run = _FakeRun(FloatingPointError("NaN"))
+    assert advance(run, state, lambda: (), rule, caps, None, lambda: "smaller steps") == ("smaller steps", "recovered", None)
+    checkpoint = _FakeCheckpoint()
+    with pytest.raises(FloatingPointError):
+        advance(run, state, lambda: (), rule, caps, checkpoint, lambda: None)
+    assert checkpoint.written is run.state
+    # Ctrl-C keeps the last committed state; a callback's stop and SIGTERM end the fit with their message
+    run = _FakeRun(KeyboardInterrupt())
+    assert advance(run, state, lambda: (), rule, caps, None, lambda: None) == (run.state, "interrupted", None)
+    assert run.set_to == "committed params"
+    assert advance(_FakeRun("converged enough"), state, lambda: (), rule, caps, None, lambda: None)[1:] == (
+        "callback", "converged enough")
+    assert advance(_FakeRun("SIGTERM received"), state, lambda: (), rule, caps, None, lambda: None)[1] == "interrupted"

@@ -158,6 +158,53 @@ class _Coordinates:
         return params
 
 
+def advance(run: _Run, state: VIState, data: Callable, rule: StopRule, caps: tuple, checkpoint, recover: Callable):
+    """One chunk of a fit that stops by itself: ``(state, outcome, message)``.
+
+    ``outcome`` is ``None`` (go on and judge the chunk), ``"recovered"`` (go on
+    without judging: a non-finite loss was recovered from), or why the fit
+    ends (``"max_n"``, ``"max_time"``, ``"interrupted"``, ``"callback"``).
+
+    ``caps`` is ``(max_n, max_time, started)``, checked first; ``data()``
+    gives the chunk's data (after any streaming refresh). A
+    ``KeyboardInterrupt`` keeps the last committed state (reason
+    ``"interrupted"``); a non-finite loss asks ``recover()`` for the state to
+    go on from (outcome ``"recovered"``), and re-raises (the checkpoint
+    written) when it returns ``None``; a callback's stop or a SIGTERM gives ``"callback"`` or
+    ``"interrupted"`` with its message.
+    """
+    max_n, max_time, started = caps
+    if run.done >= max_n:
+        return state, "max_n", None
+    if max_time is not None and time.perf_counter() - started >= max_time:
+        return state, "max_time", None
+    chunk_data = data()
+    run.steps = _chunk_steps(run, run.monitor.iterations, max_n - run.done, rule)
+    try:
+        state, message = run.chunk_and_callbacks(state, chunk_data)
+        if checkpoint is not None and message is None:
+            # the approximation holds the current iterate in the model's coordinates
+            message = checkpoint.after_chunk(state)
+    except KeyboardInterrupt:
+        run.approx.set_params(run.to_model(run.state.params))
+        return run.state, "interrupted", None
+    except FloatingPointError:
+        recovered = recover()
+        if recovered is None:
+            if checkpoint is not None:
+                checkpoint.write(run.state)
+            raise
+        return recovered, "recovered", None
+    except BaseException:
+        if checkpoint is not None:
+            checkpoint.write(run.state)
+        raise
+    if message is not None:
+        stopped = message == "KeyboardInterrupt" or message.startswith("SIGTERM")
+        return state, "interrupted" if stopped else "callback", message
+    return state, None, None
+
+
 def run_until_converged(
     approx,
     state: VIState,
@@ -220,6 +267,21 @@ def run_until_converged(
         step_sizes.append(step_size)
         return VIState(params, with_learning_rate(init_optimizer(params), step_size))
 
+    def recover():
+        nonlocal recoveries
+        if not schedule or recoveries >= MAX_RECOVERIES:
+            return None
+        # the approximation holds the last finite parameters: go on from there
+        recoveries += 1
+        log.info(f"NaN or inf loss: step size lowered to {step_sizes[-1] * 0.1:.3g}")
+        return new_window(approx.jax_params, step_sizes[-1] * 0.1, "non-finite loss")
+
+    def chunk_data():
+        nonlocal inner
+        if refresh is not None:
+            inner = refresh()
+        return coords.data(inner)
+
     with FitProgress(None, progressbar) as bar, checkpoint if checkpoint is not None else nullcontext():
         if refresh is not None:
             inner = refresh()
@@ -234,42 +296,14 @@ def run_until_converged(
         run.monitor = IterateMonitor(flat.size, SEGMENT)
         stage_start = run.done
         best, whitenings, early_whitenings = _BestWindow(), 0, 0
+
+        caps = (max_n, max_time, started)
         while reason is None:
-            if run.done >= max_n:
-                reason = "max_n"
-                break
-            if max_time is not None and time.perf_counter() - started >= max_time:
-                reason = "max_time"
-                break
-            if refresh is not None:
-                inner = refresh()
-            run.steps = _chunk_steps(run, run.monitor.iterations, max_n - run.done, rule)
-            try:
-                state, message = run.chunk_and_callbacks(state, coords.data(inner))
-                if checkpoint is not None and message is None:
-                    # the approximation holds the current iterate in the model's coordinates
-                    message = checkpoint.after_chunk(state)
-            except KeyboardInterrupt:
-                state = run.state
-                approx.set_params(coords.to_model(state.params))
-                reason = "interrupted"
-                break
-            except FloatingPointError:
-                if not schedule or recoveries >= MAX_RECOVERIES:
-                    if checkpoint is not None:
-                        checkpoint.write(run.state)
-                    raise
-                # the approximation holds the last finite parameters: go on from there
-                recoveries += 1
-                log.info(f"NaN or inf loss: step size lowered to {step_sizes[-1] * 0.1:.3g}")
-                state = new_window(approx.jax_params, step_sizes[-1] * 0.1, "non-finite loss")
+            state, outcome, message = advance(run, state, chunk_data, rule, caps, checkpoint, recover)
+            if outcome == "recovered":
                 continue
-            except BaseException:
-                if checkpoint is not None:
-                    checkpoint.write(run.state)
-                raise
-            if message is not None:
-                reason = "interrupted" if message == "KeyboardInterrupt" or message.startswith("SIGTERM") else "callback"
+            if outcome is not None:
+                reason = outcome
                 break
             check = _check(run.monitor, scale, rule)
             # the window's iterate average, in the model's coordinates

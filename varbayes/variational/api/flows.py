@@ -28,7 +28,7 @@ from pytensor.graph.op import Op
 from varbayes.compile import compile_model
 from varbayes.model.core import Model, modelcontext
 from varbayes.variational.api.approximations import Approximation, Empirical
-from varbayes.variational.api.converge import MAX_RECOVERIES, MIN_STEP_FRACTION, SEGMENT, _chunk_steps
+from varbayes.variational.api.converge import MAX_RECOVERIES, MIN_STEP_FRACTION, SEGMENT, advance
 from varbayes.variational.api.inference import Inference, _model_and_seed
 from varbayes.variational.api.loop import _average, _Run, _validate
 from varbayes.variational.api.optimizers import Optimizer
@@ -401,42 +401,29 @@ def run_until_stable(
         # Adam's moments are kept: the new window continues the same trajectory, more slowly
         return VIState(state.params, with_learning_rate(state.opt_state, step_size))
 
+    def recover():
+        nonlocal recoveries, state
+        if not schedule or recoveries >= MAX_RECOVERIES:
+            return None
+        # the approximation holds the last finite parameters: go on from there, more slowly
+        recoveries += 1
+        state = VIState(approx.jax_params, run.state.opt_state)
+        return new_window(step_sizes[-1] * 0.1, "non-finite loss")
+
+    def chunk_data():
+        nonlocal inner
+        if refresh is not None:
+            inner = refresh()
+        return inner
+
     with FitProgress(None, progressbar) as bar, checkpoint if checkpoint is not None else nullcontext():
+        caps = (max_n, max_time, started)
         while reason is None:
-            if run.done >= max_n:
-                reason = "max_n"
-                break
-            if max_time is not None and time.perf_counter() - started >= max_time:
-                reason = "max_time"
-                break
-            if refresh is not None:
-                inner = refresh()
-            run.steps = _chunk_steps(run, run.monitor.iterations, max_n - run.done, rule)
-            try:
-                state, message = run.chunk_and_callbacks(state, inner)
-                if checkpoint is not None and message is None:
-                    message = checkpoint.after_chunk(state)
-            except KeyboardInterrupt:
-                state = run.state
-                approx.set_params(state.params)
-                reason = "interrupted"
-                break
-            except FloatingPointError:
-                if not schedule or recoveries >= MAX_RECOVERIES:
-                    if checkpoint is not None:
-                        checkpoint.write(run.state)
-                    raise
-                # the approximation holds the last finite parameters: go on from there, more slowly
-                recoveries += 1
-                state = VIState(approx.jax_params, run.state.opt_state)
-                state = new_window(step_sizes[-1] * 0.1, "non-finite loss")
+            state, outcome, message = advance(run, state, chunk_data, rule, caps, checkpoint, recover)
+            if outcome == "recovered":
                 continue
-            except BaseException:
-                if checkpoint is not None:
-                    checkpoint.write(run.state)
-                raise
-            if message is not None:
-                reason = "interrupted" if message == "KeyboardInterrupt" or message.startswith("SIGTERM") else "callback"
+            if outcome is not None:
+                reason = outcome
                 break
             check = _judge(run.monitor, rule, dim)
             # a step size of s needs about RELAXATION / s iterations for the iterates to reach
