@@ -399,3 +399,17 @@ def test_advi_streams_from_a_memmap(memmap_data):
     mean = approx.mean.eval()
     np.testing.assert_allclose(mean[:3], memmap_data.mean(axis=0), atol=0.1)
     np.testing.assert_allclose(np.exp(mean[3:]), memmap_data.std(axis=0), rtol=0.1)
+
+
+def test_minibatch_keeps_its_own_copy_of_the_source():
+    # one copy at most is made (the conversion's or the shared variable's), never an alias of the caller's array
+    for source in (np.arange(600.0).reshape(200, 3), np.arange(600, dtype="float32").reshape(200, 3)):
+        batch = pm.Minibatch(source, batch_size=10)
+        held = batch.shared.get_value(borrow=True)
+        assert held.dtype == np.dtype(pytensor.config.floatX)
+        assert not np.shares_memory(held, source)
+        source[0, 0] = -1.0
+        assert held[0, 0] == 0.0
+    replacement = np.ones((200, 3))
+    batch.set_value(replacement)
+    assert not np.shares_memory(batch.shared.get_value(borrow=True), replacement)

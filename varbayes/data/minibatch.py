@@ -162,12 +162,14 @@ class Minibatch(TensorVariable):
             self.window_rows = min(rows, data.shape[0])
             self._window_rng = np.random.default_rng(default_seed(random_seed))
             in_memory_size = self.window_rows
-        value = self._as_array(data, dtype, in_memory_size)
+        value, own = self._as_array(data, dtype, in_memory_size)
         _check_source(value, name)
         self.in_memory_size = in_memory_size
         self.update_shared_f = update_shared_f
         self._checks: list = []
-        self.shared = pytensor.shared(value, name=f"{name}_shared")
+        # one copy of the source at most (40000 x 100 doubles: 30 ms each): the conversion's own,
+        # else the shared variable's, so that the caller's array is never aliased
+        self.shared = pytensor.shared(value, name=f"{name}_shared", borrow=own)
         self.shared.tag.minibatch = self
         if _indices is None:
             _indices = _make_indices(self.shared, value.shape, batch_size, random_seed)
@@ -183,7 +185,8 @@ class Minibatch(TensorVariable):
         super().__init__(self.minibatch.type, None, None, name=name)
         Apply(view_op, [self.minibatch], [self])
 
-    def _as_array(self, data, dtype, in_memory_size) -> np.ndarray:
+    def _as_array(self, data, dtype, in_memory_size) -> tuple[np.ndarray, bool]:
+        """The source as an array of ``dtype`` (floats: ``floatX``), and whether it is a fresh copy."""
         if isinstance(data, SharedVariable):
             data = data.get_value()
         value = np.asarray(data)
@@ -191,11 +194,11 @@ class Minibatch(TensorVariable):
             sizes = in_memory_size if isinstance(in_memory_size, (list, tuple)) else [in_memory_size]
             slices = tuple(s if isinstance(s, slice) or s is Ellipsis else slice(0, int(s)) for s in sizes)
             value = value[slices]
-        if dtype is not None:
-            value = value.astype(dtype)
-        elif value.dtype.kind == "f":
-            value = value.astype(pytensor.config.floatX)
-        return value
+        target = dtype if dtype is not None else (pytensor.config.floatX if value.dtype.kind == "f" else None)
+        if target is None:
+            return value, False
+        converted = value.astype(target, copy=False)
+        return converted, converted is not value
 
     # ------------------------------------------------------------- updating
     def add_check(self, check) -> None:
@@ -217,7 +220,7 @@ class Minibatch(TensorVariable):
         if value.ndim != old.ndim:
             raise ValueError(f"{self.name}: new data has {value.ndim} dimensions, the source has {old.ndim}")
         if in_memory := self.in_memory_size:
-            value = self._as_array(value, old.dtype, in_memory)
+            value, _ = self._as_array(value, old.dtype, in_memory)
         _check_source(value, str(self.name))
         try:
             self._run_checks(value)
@@ -230,7 +233,7 @@ class Minibatch(TensorVariable):
                 raise ValueError(
                     f"{self.name}: batch size {size} is larger than axis {axis} of the new data ({value.shape[axis]})"
                 )
-        self.shared.set_value(value.astype(old.dtype))
+        self.shared.set_value(value.astype(old.dtype), borrow=True)  # astype made the copy
 
     def refresh_window(self) -> None:
         """Load a random circular block of ``window_rows`` rows of the source.
