@@ -65,7 +65,10 @@ class CompiledModel:
         θ (Jacobians and ``total_size`` scaling included), a scalar.
     constrained : JaxFunction
         θ to a tuple of constrained free variables then deterministics
-        (names in ``constrained.output_names``).
+        (names in ``constrained.output_names``). Built on first use (it may
+        be given as a function that builds it): a fit alone never needs it,
+        and building it (PyTensor's rewrites, the translation to JAX) is a
+        fifth of a small model's first fit.
     enumerated : Enumerated or None
         When the model has finite discrete free variables: they are summed
         out of ``logdensity``, θ holds the continuous variables only,
@@ -76,8 +79,14 @@ class CompiledModel:
     model: object
     ravel: Ravel
     logdensity: JaxFunction
-    constrained: JaxFunction
+    _constrained: JaxFunction | Callable[[], JaxFunction]
     enumerated: object = None
+
+    @property
+    def constrained(self) -> JaxFunction:
+        if not isinstance(self._constrained, JaxFunction):
+            object.__setattr__(self, "_constrained", self._constrained())  # built once, kept
+        return self._constrained
 
     def initial_theta(self) -> np.ndarray:
         return self.ravel.ravel(self.model.initial_point())
@@ -368,7 +377,6 @@ def compile_model(model) -> CompiledModel:
     logdensity_fn = compile_logdensity(model, ravel)
     outputs = [rv.var for rv in free.values()] + model.deterministics
     names = list(free) + list(model._reg.deterministics)
-    constrained = build_function(model, ravel, outputs, names=names)
-    compiled = CompiledModel(model, ravel, logdensity_fn, constrained)
+    compiled = CompiledModel(model, ravel, logdensity_fn, lambda: build_function(model, ravel, outputs, names=names))
     model._compiled_cache["compiled"] = compiled
     return compiled
