@@ -36,7 +36,7 @@ from varbayes.model.core import Model, modelcontext
 from varbayes.variational.api.approximations import Approximation, Empirical
 from varbayes.variational.api.diagnostics import KHAT_THRESHOLD, Diagnosis, smoothed_log_weights
 from varbayes.variational.api.progress import log
-from varbayes.variational.core import families, importance
+from varbayes.variational.core import families, importance, proposals
 from varbayes.variational.core import pathfinder as core
 from varbayes.variational.core.families import Family
 
@@ -171,9 +171,9 @@ class PathfinderApproximation(Empirical):
         from varbayes.variational.api.diagnostics import diagnose
 
         if self.components is None or self.rounds_kept == 0:
-            return diagnose(_Proposal(_MIXTURE, self.compiled, self._proposal_params()), draws, random_seed)
+            return diagnose(_Proposal(proposals.PATHS_MIXTURE, self.compiled, self._proposal_params()), draws, random_seed)
         params = {**self._proposal_params(), "components": jax.tree.map(jnp.asarray, self.components)}
-        return diagnose(_Proposal(_REFINED, self.compiled, params), draws, random_seed)
+        return diagnose(_Proposal(proposals.REFINED_MIXTURE, self.compiled, params), draws, random_seed)
 
     @property
     def rounds_kept(self) -> int:
@@ -209,55 +209,6 @@ class _Proposal(NamedTuple):
     jax_params: dict
 
 
-def _mixture_sample(params, key, n):
-    normals, kept = params["normals"], params["kept"]
-    n_paths = kept.shape[0]
-    path_key, draw_key = jax.random.split(key)
-    which = jax.random.choice(path_key, n_paths, (n,), p=kept / jnp.sum(kept))
-    draws, _ = jax.vmap(lambda normal, k: core.sample(normal, k, n))(
-        normals, jax.random.split(draw_key, n_paths)
-    )
-    return draws[which, jnp.arange(n)]
-
-
-def _mixture_log_q(params, x):
-    return core.mixture_log_q(params["normals"], params["kept"], x)
-
-
-def _mixture_mean(params):
-    means = jax.vmap(core.mean)(params["normals"])
-    weights = params["kept"] / jnp.sum(params["kept"])
-    return weights @ means
-
-
-# one family object, so diagnose's compiled program is cached across approximations of a model
-_MIXTURE = Family("pathfinder_mixture", None, _mixture_sample, _mixture_log_q, None, _mixture_mean, None)
-
-
-def _refined_sample(params, key, n):
-    # the pool gave each proposal (the paths' mixture, then each t) the same number of draws
-    ts = params["components"]
-    rounds = ts.mean.shape[0]
-    which_key, mixture_key, t_key = jax.random.split(key, 3)
-    which = jax.random.randint(which_key, (n,), 0, rounds + 1)
-    from_mixture = _mixture_sample(params, mixture_key, n)
-    from_ts = jax.vmap(lambda t, k: importance.t_sample(t, k, n))(ts, jax.random.split(t_key, rounds))
-    every = jnp.concatenate([from_mixture[None], from_ts], axis=0)
-    return every[which, jnp.arange(n)]
-
-
-def _refined_log_q(params, x):
-    per_t = jax.vmap(lambda t: importance.t_log_density(t, x))(params["components"])
-    every = jnp.concatenate([_mixture_log_q(params, x)[None], per_t])
-    return jax.scipy.special.logsumexp(every) - jnp.log(every.shape[0])
-
-
-def _refined_mean(params):
-    means = jnp.concatenate([_mixture_mean(params)[None], params["components"].mean])
-    return jnp.mean(means, axis=0)
-
-
-_REFINED = Family("pathfinder_refined", None, _refined_sample, _refined_log_q, None, _refined_mean, None)
 
 
 def _positive_int(name: str, value, low: int = 1) -> int:
