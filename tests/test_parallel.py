@@ -134,3 +134,22 @@ def test_two_process_minibatch_fit_matches_the_full_fit():
     two = json.loads(_run([*args, "--n", "1000", "--batch-size", "200", "--processes", "2"]).strip().splitlines()[-1])
     one = json.loads(_run([*args, "--n", "600", "--processes", "1"]).strip().splitlines()[-1])
     np.testing.assert_array_less(np.abs(np.subtract(two["mean"], one["mean"])), np.asarray(one["sd"]))
+
+
+def test_more_replacements_are_placed_on_the_replaced_log_density():
+    # the placement's split positions are those of the data the fit reads, after the replacements
+    code = """
+import json, numpy as np, pytensor, varbayes as pm
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(400, 4)), (rng.random(400) < 0.5).astype("int64")
+with pm.Model():
+    Xd, yd, w = pytensor.shared(X, name="Xd"), pytensor.shared(y, name="yd"), pytensor.shared(np.ones(4), name="w")
+    beta = pm.Normal("beta", 0.0, 2.0, shape=4)
+    pm.Bernoulli("y", logit_p=pm.math.dot(Xd, beta * w), observed=yd, total_size=400)
+    Xb, yb = pm.Minibatch(X, y, batch_size=40)
+    inference = pm.ADVI(random_seed=1)
+    inference.fit(5, devices=4, progressbar=False, more_replacements={Xd: Xb, yd: yb})
+split = sorted(v.name for i, v in enumerate(inference.approx.logdensity_data_vars) if i in inference._placement.rows)
+print(json.dumps(split))
+"""
+    assert json.loads(_run(["-c", code]).strip().splitlines()[-1]) == ["Minibatch_shared", "Minibatch_shared"]

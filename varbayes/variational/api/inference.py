@@ -213,10 +213,11 @@ class Inference:
             raise TypeError(f"fit() got unexpected keyword arguments {sorted(unknown)}")
         limits = _check_limits(n, max_n, max_time)
         checkpoint, every, resume = _check_checkpoint(checkpoint, checkpoint_every, resume)
-        self._placement = self._place(devices)
         self._prepare(
             obj_optimizer, obj_n_mc, total_grad_norm_constraint, more_replacements, auto=n is None and obj_optimizer is None
         )
+        # after the replacements: the split positions are those of the data the fit reads
+        self._placement = self._place(devices)
         self._callbacks = callbacks
         start, total = len(self.approx.hist), n
         if resume is not None:
