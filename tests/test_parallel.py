@@ -153,3 +153,11 @@ split = sorted(v.name for i, v in enumerate(inference.approx.logdensity_data_var
 print(json.dumps(split))
 """
     assert json.loads(_run(["-c", code]).strip().splitlines()[-1]) == ["Minibatch_shared", "Minibatch_shared"]
+
+
+@pytest.mark.parametrize("devices", [2.0, "cpu", True])
+def test_devices_of_the_wrong_type_are_named(devices):
+    from varbayes.parallel import resolve_devices
+
+    with pytest.raises(TypeError, match="devices must be an int, a sequence of jax devices or None"):
+        resolve_devices(devices)

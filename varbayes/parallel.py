@@ -77,7 +77,7 @@ def resolve_devices(devices: int | Sequence | None = None) -> tuple:
         if devices is None:
             # one device; across processes every process's devices (each holds its own rows)
             devices = 1 if jax.process_count() == 1 else len(available)
-    if isinstance(devices, (bool, np.bool_)):
+    if isinstance(devices, (bool, np.bool_, str, bytes)):
         raise TypeError(f"devices must be an int, a sequence of jax devices or None, got {devices!r}")
     if isinstance(devices, (int, np.integer)):
         if devices < 1:
@@ -88,7 +88,10 @@ def resolve_devices(devices: int | Sequence | None = None) -> tuple:
                 f"({available[0].platform}); pass devices <= {len(available)}"
             )
         return tuple(available[: int(devices)])
-    chosen = tuple(devices)
+    try:
+        chosen = tuple(devices)
+    except TypeError:
+        raise TypeError(f"devices must be an int, a sequence of jax devices or None, got {devices!r}") from None
     if not chosen:
         raise ValueError("devices is an empty sequence: pass at least one device")
     for device in chosen:
