@@ -161,3 +161,26 @@ def test_devices_of_the_wrong_type_are_named(devices):
 
     with pytest.raises(TypeError, match="devices must be an int, a sequence of jax devices or None"):
         resolve_devices(devices)
+
+
+def test_a_chain_program_does_not_outlive_its_run():
+    # the programs spread over a mesh are cached per run; a run that is gone leaves nothing behind
+    import gc
+    import weakref
+
+    import jax
+
+    from varbayes.parallel import spread_chains
+
+    def make_run():
+        return jax.jit(lambda state, keys, schedule, start, n_steps, data: (state + data, state))
+
+    run = make_run()
+    spread, state, keys, data = spread_chains(
+        run, jax.numpy.zeros(2), jax.random.split(jax.random.key(0), 2), 1.0, [jax.devices()[0]]
+    )
+    assert spread(state, keys, None, 0, 1, data)[0].tolist() == [1.0, 1.0]
+    gone = weakref.ref(run)
+    del run, spread
+    gc.collect()
+    assert gone() is None

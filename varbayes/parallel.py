@@ -30,7 +30,9 @@ must be the same in every process.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -364,7 +366,8 @@ def spread_chains(run: Callable, state, keys, data, devices: int | Sequence | No
     return _chain_program(run, mesh), state, keys, data
 
 
-_CHAIN_PROGRAMS: dict = {}
+#: run -> {mesh's devices: program}; an entry goes with its run (the program holds it weakly)
+_CHAIN_PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _chain_program(run: Callable, mesh) -> Callable:
@@ -372,14 +375,15 @@ def _chain_program(run: Callable, mesh) -> Callable:
     import jax
     from jax.sharding import PartitionSpec
 
-    key = (id(run), tuple(d.id for d in mesh.devices.flat))
-    cached = _CHAIN_PROGRAMS.get(key)
-    if cached is not None and cached[0] is run:
-        return cached[1]
+    programs = _CHAIN_PROGRAMS.setdefault(run, {})
+    key = tuple(d.id for d in mesh.devices.flat)
+    if key in programs:
+        return functools.partial(_holding, programs[key], run)
     chains, whole = PartitionSpec(CHAIN_AXIS), PartitionSpec()
+    weak_run = weakref.ref(run)
     program = jax.jit(
         jax.shard_map(
-            lambda state, keys, schedule, start, n_steps, data: run(state, keys, schedule, start, n_steps, data),
+            lambda state, keys, schedule, start, n_steps, data: weak_run()(state, keys, schedule, start, n_steps, data),
             mesh=mesh,
             in_specs=(chains, chains, whole, whole, whole, whole),
             out_specs=chains,
@@ -387,5 +391,10 @@ def _chain_program(run: Callable, mesh) -> Callable:
             check_vma=False,
         )
     )
-    _CHAIN_PROGRAMS[key] = (run, program)
-    return program
+    programs[key] = program
+    return functools.partial(_holding, program, run)
+
+
+def _holding(program: Callable, run: Callable, *args):
+    """``program(*args)``; what the caller holds keeps ``run`` alive, which the cached program does not."""
+    return program(*args)
