@@ -257,6 +257,17 @@ def test_adaptive_refinement_skips_a_proposal_that_passes():
     assert np.isinf(np.asarray(out.log_q[500:])).all()
 
 
+def test_adaptive_with_no_rounds_judges_the_initial_draws_only():
+    logdensity = lambda x, data: -0.5 * jnp.sum((x / 3.0) ** 2)
+    narrow = lambda x, scale: jax.scipy.stats.norm.logpdf(x, 0.0, scale).sum()
+    draws = jax.random.normal(jax.random.key(0), (200, 2))
+    run = jax.jit(importance.adaptive(logdensity, narrow, num_draws=200, max_rounds=0))
+    log_q = jax.vmap(narrow, (0, None))(draws, 1.0)
+    out = run(jax.random.key(1), draws, jax.vmap(logdensity, (0, None))(draws, ()), log_q, (), 1.0)
+    assert int(out.rounds) == 0 and int(out.selected) == 0 and out.draws.shape == (200, 2)
+    assert np.isfinite(float(out.khat[0])) and out.components.mean.shape == (0, 2)
+
+
 def test_adaptive_settings_are_checked():
     logdensity = lambda x, data: -0.5 * jnp.sum(x**2)
     with pytest.raises(ValueError, match="max_rounds must be at least 0"):

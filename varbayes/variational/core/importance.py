@@ -431,6 +431,8 @@ def adaptive(
             r = carry.round
             log_ratios, log_weights, khat, ess, passed = evaluate(carry, r)
             carry = carry._replace(khat=carry.khat.at[r].set(khat), ess=carry.ess.at[r].set(ess))
+            if max_rounds == 0:  # no block to draw: the initial pool is judged, and that is all
+                return carry._replace(done=jnp.asarray(True))
             stop = passed | (r >= max_rounds)
             return jax.lax.cond(
                 stop,
