@@ -268,6 +268,29 @@ def test_adaptive_with_no_rounds_judges_the_initial_draws_only():
     assert np.isfinite(float(out.khat[0])) and out.components.mean.shape == (0, 2)
 
 
+def test_adaptive_mixture_counts_the_initial_draws_that_carry_weight():
+    # draws of paths that kept no normal (log q = +inf) are not draws of the initial proposal:
+    # the deterministic mixture weighs each proposal by the draws it gave the pool
+    logdensity = lambda x, data: -0.5 * jnp.sum((x / 3.0) ** 2)
+    narrow = lambda x, scale: jax.scipy.stats.norm.logpdf(x, 0.0, scale).sum()
+    n = 400
+    draws = jax.random.normal(jax.random.key(0), (n, 2))
+    log_q = jax.vmap(narrow, (0, None))(draws, 1.0).at[: n // 2].set(jnp.inf)
+    run = jax.jit(importance.adaptive(logdensity, narrow, num_draws=n, max_rounds=2, min_ess=10.0 * n,
+                                      khat_threshold=np.inf))
+    out = run(jax.random.key(1), draws, jax.vmap(logdensity, (0, None))(draws, ()), log_q, (), 1.0)
+    selected = int(out.selected)
+    assert selected >= 1
+    x = out.draws[n : (selected + 1) * n]
+    per_proposal = [jnp.log(n / 2) + jax.vmap(narrow, (0, None))(x, 1.0)]
+    for r in range(selected):
+        t = jax.tree.map(lambda a: a[r], out.components)
+        per_proposal.append(jnp.log(n) + importance.t_log_density(t, x))
+    expected = jax.scipy.special.logsumexp(jnp.stack(per_proposal), axis=0) - jnp.log(n / 2 + selected * n)
+    np.testing.assert_allclose(out.log_q[n : (selected + 1) * n], expected, rtol=1e-10)
+    assert np.isposinf(np.asarray(out.log_q[: n // 2])).all()
+
+
 def test_adaptive_settings_are_checked():
     logdensity = lambda x, data: -0.5 * jnp.sum(x**2)
     with pytest.raises(ValueError, match="max_rounds must be at least 0"):

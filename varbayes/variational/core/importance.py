@@ -17,9 +17,10 @@ population Monte Carlo and of the moment matching of Paananen, Piironen,
 Bürkner & Vehtari (2021, "Implicitly adaptive importance sampling", Stat.
 Comput.). Each round
 
-1. weights every draw so far against the equal mixture of every proposal so
-   far (the *deterministic mixture* weights: draws of early, poor proposals
-   stay valid and the pool's effective sample size accumulates), and
+1. weights every draw so far against the mixture of every proposal so far,
+   each weighted by its draws in the pool (the *deterministic mixture*
+   weights: draws of early, poor proposals stay valid and the pool's
+   effective sample size accumulates), and
    Pareto-smooths the weights;
 2. stops when k̂ is below ``khat_threshold`` and the effective sample size
    is at least ``min_ess``;
@@ -271,8 +272,9 @@ class AdaptiveResult(NamedTuple):
     log_density : Array ((max_rounds + 1) * num_draws,)
         ``log p`` of each draw.
     log_q : Array ((max_rounds + 1) * num_draws,)
-        Log-density of each draw under the equal mixture of the proposals of
-        blocks ``0..selected`` (the deterministic mixture); ``+inf`` (no
+        Log-density of each draw under the mixture of the proposals of
+        blocks ``0..selected``, each weighted by its draws with weight (the
+        deterministic mixture); ``+inf`` (no
         weight) beyond block ``selected`` and where the initial proposal gave none.
     components : StudentT
         The t proposals of blocks ``1..max_rounds`` (leading axis ``max_rounds``).
@@ -312,14 +314,21 @@ class _Carry(NamedTuple):
 
 
 def _pool(carry: _Carry, upto, num_blocks: int, num_draws: int):
-    """Log ratios of the pool of blocks ``0..upto`` against the equal mixture of their proposals."""
+    """Log ratios of the pool of blocks ``0..upto`` against the mixture of their proposals.
+
+    Each proposal is weighted by the draws it gave the pool: ``num_draws``
+    for a t, those with weight for the initial one (a draw it gave none, log
+    q ``+inf``, is not one of its draws).
+    """
     upto = jnp.asarray(upto)
+    dtype = carry.draws.dtype
     blocks = jnp.arange(num_blocks)
     in_pool = blocks <= upto
-    per_proposal = jnp.where(in_pool[None, :, None], carry.log_q, -jnp.inf)
-    mixture = jax.scipy.special.logsumexp(per_proposal, axis=1) - jnp.log(
-        (upto + 1).astype(carry.draws.dtype)
-    )
+    initial = jnp.sum(~jnp.isposinf(carry.log_q[0, 0, :])).astype(dtype)
+    counts = jnp.where(blocks == 0, initial, jnp.asarray(num_draws, dtype))
+    # log 0 + inf (no initial draw with weight) is nan; those rows are +inf below
+    per_proposal = jnp.where(in_pool[None, :, None], carry.log_q + jnp.log(counts)[None, :, None], -jnp.inf)
+    mixture = jax.scipy.special.logsumexp(per_proposal, axis=1) - jnp.log(jnp.sum(jnp.where(in_pool, counts, 0.0)))
     # a draw the initial proposal gave no weight (log q = +inf there) keeps none
     mixture = jnp.where(jnp.isposinf(carry.log_q[:, 0, :]), jnp.inf, mixture)
     mixture = jnp.where(in_pool[:, None], mixture, jnp.inf)
