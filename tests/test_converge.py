@@ -502,3 +502,33 @@ def test_advance_recovers_stops_and_reraises():
     assert advance(_FakeRun("converged enough"), state, lambda: (), rule, caps, None, lambda: None)[1:] == (
         "callback", "converged enough")
     assert advance(_FakeRun("SIGTERM received"), state, lambda: (), rule, caps, None, lambda: None)[1] == "interrupted"
+
+
+def test_canonical_every_is_checked_when_the_chunk_is_built():
+    fam = families.mean_field()
+    step = elbo_step(fam, lambda x, data: -0.5 * jnp.sum(x**2), adaptive_adam(0.1))
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(ValueError, match="canonical_every must be a positive int"):
+            build_chunk(step, 64, segment=5, canonical=lambda p: p["mu"], canonical_every=bad)
+
+
+def test_minibatch_loops_keep_the_tree_reduction_under_float32():
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import jax, varbayes\n"
+        "from varbayes.variational.core.driver import loop_compiler_options\n"
+        "from varbayes.variational.core.step import BatchedStep\n"
+        "step = BatchedStep(lambda s, k, d: (s, 0.0), lambda k, d, i: d)\n"
+        "print(jax.config.jax_enable_x64, sorted(loop_compiler_options(step)))\n"
+    )
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("PYTENSOR_FLAGS", None)
+    double = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert double.stdout.split()[0] == "True" and "'xla_disable_hlo_passes'" in double.stdout
+    single = subprocess.run([sys.executable, "-c", script], env={**env, "PYTENSOR_FLAGS": "floatX=float32"},
+                            capture_output=True, text=True, check=True)
+    assert single.stdout.split()[0] == "False" and "xla_disable_hlo_passes" not in single.stdout
+    assert "'xla_cpu_experimental_ynn_fusion_type'" in single.stdout

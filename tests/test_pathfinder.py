@@ -510,7 +510,8 @@ def test_bad_settings(kwargs, error, match):
         ({"checkpoint": "x.npz"}, TypeError, "checkpoint"),
         ({"resume": True}, TypeError, "resume"),
         ({"learning_rate": 0.1}, TypeError, "unexpected keyword argument 'learning_rate'"),
-        ({"devices": 2}, ValueError, r"Pathfinder runs on one device: devices=2 is not supported \(pass None or 1\)"),
+        ({"devices": 2}, ValueError, r"Pathfinder runs on one device: devices=2 is not supported \(pass None, 1 or"),
+        ({"devices": True}, ValueError, "devices=True is not supported"),
     ],
 )
 def test_bad_fit_arguments(kwargs, error, match):
@@ -524,7 +525,10 @@ def test_one_device_is_accepted():
     with pm.Model():
         pm.Normal("x", 0.0, 1.0)
         approx = pm.fit(method="pathfinder", devices=1, progressbar=False, random_seed=0)
-    assert approx.sample(10).posterior["x"].shape == (1, 10)
+        assert approx.sample(10).posterior["x"].shape == (1, 10)
+        import jax
+
+        pm.fit(method="pathfinder", devices=[jax.devices()[0]], progressbar=False, random_seed=0)
 
 
 def test_minibatch_is_refused_with_the_reason():

@@ -73,8 +73,11 @@ def _freeze_imported_objects() -> None:
     objects that live as long as the process. Each full collection walks all
     of them, and tracing and compiling a first fit allocate enough to trigger
     one or two (about 0.1 s each here). Frozen, they are skipped; objects made
-    later are collected as usual. ``VARBAYES_GC_FREEZE=0`` leaves the
-    collector alone.
+    later are collected as usual. Everything alive at the import is frozen,
+    so reference cycles that were already garbage then are never collected:
+    nothing, when varbayes is imported at the start; set
+    ``VARBAYES_GC_FREEZE=0`` (which leaves the collector alone) to import it
+    late in a long session that made much cyclic garbage.
     """
     if _os.environ.get("VARBAYES_GC_FREEZE", "1") == "0":
         return

@@ -482,10 +482,15 @@ class Pathfinder:
         True
         """
         devices = kwargs.pop("devices", None)
-        if devices is not None and not (isinstance(devices, (int, np.integer)) and devices == 1):
+        one = devices is None or (
+            isinstance(devices, (int, np.integer)) and not isinstance(devices, (bool, np.bool_)) and devices == 1
+        ) or (isinstance(devices, (list, tuple)) and len(devices) == 1)
+        if not one:
             # its paths and resampling are one program on the default device; the rows of the
             # data are not split (pm.fit's devices= applies to the stochastic-gradient methods)
-            raise ValueError(f"Pathfinder runs on one device: devices={devices!r} is not supported (pass None or 1)")
+            raise ValueError(
+                f"Pathfinder runs on one device: devices={devices!r} is not supported (pass None, 1 or one device)"
+            )
         for name in kwargs:
             if name in _NOT_FOR_PATHFINDER:
                 raise TypeError(f"Pathfinder does not take {name}=: {_NOT_FOR_PATHFINDER[name]}")

@@ -25,7 +25,7 @@ from jax.flatten_util import ravel_pytree
 
 from varbayes.variational.core.step import BatchedStep, VIState, tree_all_finite
 
-__all__ = ["ChunkResult", "build_chunk", "MINIBATCH_COMPILER_OPTIONS"]
+__all__ = ["ChunkResult", "build_chunk", "loop_compiler_options", "MINIBATCH_COMPILER_OPTIONS"]
 
 #: XLA options of the loop of a step on minibatches, on the CPU (see :func:`build_chunk`).
 MINIBATCH_COMPILER_OPTIONS = {
@@ -82,6 +82,11 @@ def build_chunk(
     10
     """
 
+    if isinstance(canonical_every, bool) or not isinstance(canonical_every, int) or canonical_every < 1:
+        raise ValueError(f"canonical_every must be a positive int, got {canonical_every!r}")
+    if segment and segment % canonical_every:
+        raise ValueError(f"canonical_every={canonical_every} must divide segment={segment}")
+
     def run(state: VIState, key, data, start, n_steps, phase=0) -> ChunkResult:
         losses = jnp.full((buffer_size,), jnp.nan)
         states = (
@@ -90,8 +95,6 @@ def build_chunk(
             else None
         )
         sums = None
-        if segment and segment % canonical_every:
-            raise ValueError(f"canonical_every={canonical_every} must divide segment={segment}")
         if segment:
             # sized by what is summed: canonical may map the parameters to fewer numbers
             flat, _ = ravel_pytree(state.params if canonical is None else canonical(state.params))
@@ -148,8 +151,25 @@ def build_chunk(
     # partial sums, which keeps the per-datum terms out of the reductions' fusions: each
     # is written to memory and read back (three 500 x 100 arrays a step on the seed's
     # Minibatch model). Without it the terms are computed inside the sums, and the step
-    # takes 66 us instead of 96; a batch's few hundred rows need no tree for accuracy
-    # (docs/internals.md, benchmarks/minibatch_step.py).
-    cpu = jax.default_backend() == "cpu"
-    options = MINIBATCH_COMPILER_OPTIONS if isinstance(step, BatchedStep) and cpu else None
-    return jax.jit(run, compiler_options=options)
+    # takes 66 us instead of 96; a float64 sum over a batch needs no tree for accuracy (a
+    # float32 one keeps it) (docs/internals.md, benchmarks/minibatch_step.py).
+    return jax.jit(run, compiler_options=loop_compiler_options(step))
+
+
+def loop_compiler_options(step: Callable) -> dict | None:
+    """XLA options of the loop of ``step``: :data:`MINIBATCH_COMPILER_OPTIONS` for a step on minibatches on the CPU.
+
+    Under float32 (JAX's 64-bit mode off) the tree-reduction rewrite stays on:
+    one-pass float32 sums over a large batch lose digits.
+
+    Examples
+    --------
+    >>> loop_compiler_options(lambda state, key, data: (state, 0.0)) is None
+    True
+    """
+    if not isinstance(step, BatchedStep) or jax.default_backend() != "cpu":
+        return None
+    options = dict(MINIBATCH_COMPILER_OPTIONS)
+    if not jax.config.jax_enable_x64:
+        options.pop("xla_disable_hlo_passes")
+    return options
