@@ -29,7 +29,7 @@ from varbayes.compile import compile_model
 from varbayes.model.core import Model, modelcontext
 from varbayes.variational.api.approximations import Approximation, Empirical
 from varbayes.variational.api.converge import MAX_RECOVERIES, MIN_STEP_FRACTION, SEGMENT, advance
-from varbayes.variational.api.inference import Inference, _model_and_seed
+from varbayes.variational.api.inference import Inference, _model_and_seed, chunk_buffer
 from varbayes.variational.api.loop import _average, _Run, _validate
 from varbayes.variational.api.optimizers import Optimizer
 from varbayes.variational.api.progress import FitProgress, log
@@ -301,11 +301,8 @@ class NFVI(Inference):
         cache = self.approx.logdensity_cache
         if key not in cache:
             statistics = q_statistics(self.approx.family, self.approx.ndim)
-            if record_states:
-                state_size = sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(self.state))
-                buffer = int(max(1, min(1000, 4_000_000 // max(state_size, 1))))
-            else:
-                buffer = 20_000
+            state_size = sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(self.state)) if record_states else 0
+            buffer = chunk_buffer(record_states, state_size, segment, 3 * self.approx.ndim)  # 3 statistics a coordinate
             step = self._step(self._optimizer, self._n_mc)
             # q's statistics push 128 draws through the flow, about twice a step's own work: read
             # once per segment, they cost a tenth of it (iterates a few steps apart barely differ)

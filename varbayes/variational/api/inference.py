@@ -35,6 +35,21 @@ _SEGMENT_SUM_FLOATS = 4_000_000  # memory for the segment sums of a fit with n=N
 _SEGMENT_BUFFER_MAX = 100_000  # steps a chunk of a fit with n=None can hold
 
 
+def chunk_buffer(record_states: bool, state_size: int, segment: int, summand_size: int) -> int:
+    """Iterations a compiled chunk holds: within the memory budgets of what it records.
+
+    Recorded states (callbacks that need every step) take ``state_size``
+    floats a step; the segment sums of a fit with ``n=None`` take
+    ``summand_size`` floats a segment: a small model runs long chunks between
+    checks, a large one stays within the budget.
+    """
+    if record_states:
+        return int(max(1, min(1000, _STATE_BUFFER_FLOATS // max(state_size, 1))))
+    if segment:
+        return int(min(_SEGMENT_BUFFER_MAX, max(1000, segment * _SEGMENT_SUM_FLOATS // max(summand_size, 1))))
+    return _BUFFER
+
+
 class Inference:
     """Fits an approximation by running a compiled optimisation loop.
 
@@ -92,14 +107,7 @@ class Inference:
         cache = self.approx.logdensity_cache
         if key not in cache:
             step = self._step(self._optimizer, self._n_mc)
-            if record_states:
-                buffer = int(max(1, min(1000, _STATE_BUFFER_FLOATS // max(state_size, 1))))
-            elif segment:
-                # the segment sums hold buffer / segment rows of the parameters: a small model
-                # runs long chunks between checks, a large one stays within the memory budget
-                buffer = int(min(_SEGMENT_BUFFER_MAX, max(1000, segment * _SEGMENT_SUM_FLOATS // max(param_size, 1))))
-            else:
-                buffer = _BUFFER
+            buffer = chunk_buffer(record_states, state_size, segment, param_size)
             canonical = self.approx.family.canonical
             cache[key] = (build_chunk(step, buffer, record_states, segment, canonical), buffer)
         return cache[key]
