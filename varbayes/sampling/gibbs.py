@@ -28,6 +28,7 @@ import numpy as np
 
 from varbayes.sampling import adaptation
 from varbayes.sampling.chunks import chunk_runner
+from varbayes.sampling.stats import NUTSStats, nuts_stats
 
 if TYPE_CHECKING:  # blackjax is imported on the first sample(): importing it takes most of a second
     from blackjax.mcmc.hmc import HMCState
@@ -54,25 +55,15 @@ _LOG_SCALE_RANGE = (np.log(0.05), np.log(1e6))
 _GAIN_DECAY = 0.6
 
 
-class GibbsStats(NamedTuple):
-    """What is recorded of each compound step (``sample_stats``).
+# NUTSStats' fields, then the Metropolis part's
+GibbsStats = NamedTuple("GibbsStats", [*NUTSStats.__annotations__.items(), ("accept", jax.Array)])
+GibbsStats.__doc__ = """What is recorded of each compound step (``sample_stats``).
 
-    The NUTS fields are those of :class:`~varbayes.sampling.nuts.NUTSStats`
-    (``lp`` is the joint log-density after the whole step); ``accept`` is the
-    Metropolis acceptance probability ``min(1, p(k') / p(k))`` of the step's
-    discrete proposals, averaged over the discrete variables.
-    """
-
-    lp: jax.Array
-    diverging: jax.Array
-    energy: jax.Array
-    step_size: jax.Array
-    step_size_bar: jax.Array
-    tree_depth: jax.Array
-    n_steps: jax.Array
-    acceptance_rate: jax.Array
-    reached_max_treedepth: jax.Array
-    accept: jax.Array
+The NUTS fields are those of :class:`~varbayes.sampling.stats.NUTSStats`
+(``lp`` is the joint log-density after the whole step); ``accept`` is the
+Metropolis acceptance probability ``min(1, p(k') / p(k))`` of the step's
+discrete proposals, averaged over the discrete variables.
+"""
 
 
 class MetropolisStats(NamedTuple):
@@ -298,18 +289,7 @@ def build_runners(
         # the gradient in θ changes with k: the next NUTS transition starts from a fresh one
         hmc = blackjax.mcmc.hmc.init(theta, lambda t: logdensity(t, k, data))
         if n_dims:
-            stats = GibbsStats(
-                lp=hmc.logdensity,
-                diverging=info.is_divergent,
-                energy=info.energy,
-                step_size=state.warmup.step_size,
-                step_size_bar=jnp.exp(state.warmup.step_size_state.log_step_size_avg),
-                tree_depth=info.num_trajectory_expansions,
-                n_steps=info.num_integration_steps,
-                acceptance_rate=info.acceptance_rate,
-                reached_max_treedepth=info.num_trajectory_expansions >= max_treedepth,
-                accept=jnp.mean(accept),
-            )
+            stats = GibbsStats(*nuts_stats(hmc.logdensity, info, state.warmup, max_treedepth), accept=jnp.mean(accept))
         else:
             stats = MetropolisStats(lp=hmc.logdensity, accept=jnp.mean(accept))
         return GibbsState(hmc, k, log_scale, warm), ((theta, k), stats)

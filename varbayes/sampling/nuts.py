@@ -35,6 +35,7 @@ from varbayes.sampling import adaptation
 from varbayes.sampling.chunks import chunk_runner
 from varbayes.sampling.diagnostics import check_convergence, report_divergences
 from varbayes.sampling.progress import ChunkProgress
+from varbayes.sampling.stats import NUTSStats, nuts_stats
 
 __all__ = ["sample", "NUTSStats"]
 
@@ -42,20 +43,6 @@ _INITS = ("auto", "adapt_diag", "jitter+adapt_diag", "advi", "advi+adapt_diag", 
 _MAX_BUFFER = 1024
 _TARGET_CHUNK_SECONDS = 0.25
 _DISCRETE = "__discrete__"  # the name the Gibbs sampler records the flat discrete values under
-
-
-class NUTSStats(NamedTuple):
-    """What is recorded of each NUTS transition (``sample_stats``)."""
-
-    lp: jax.Array
-    diverging: jax.Array
-    energy: jax.Array
-    step_size: jax.Array
-    step_size_bar: jax.Array
-    tree_depth: jax.Array
-    n_steps: jax.Array
-    acceptance_rate: jax.Array
-    reached_max_treedepth: jax.Array
 
 
 class ChainState(NamedTuple):
@@ -105,17 +92,7 @@ def _build_runners(compiled, buffer: int, max_treedepth: int, target_accept: flo
             warm.inverse_mass_matrix,
             max_num_doublings=max_treedepth,
         )
-        stats = NUTSStats(
-            lp=position.logdensity,
-            diverging=info.is_divergent,
-            energy=info.energy,
-            step_size=warm.step_size,
-            step_size_bar=jnp.exp(warm.step_size_state.log_step_size_avg),
-            tree_depth=info.num_trajectory_expansions,
-            n_steps=info.num_integration_steps,
-            acceptance_rate=info.acceptance_rate,
-            reached_max_treedepth=info.num_trajectory_expansions >= max_treedepth,
-        )
+        stats = nuts_stats(position.logdensity, info, warm, max_treedepth)
         warm = warmup_update(warm, schedule[step], position.position, info.acceptance_rate)
         record = (tuple(constrained(position.position, constrained_data)), stats)
         return ChainState(position, warm), record
