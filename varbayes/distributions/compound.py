@@ -17,7 +17,7 @@ from varbayes.distributions.base import (
     folded_value,
     positive,
 )
-from varbayes.distributions.multivariate import _last_dim, cholesky_factor
+from varbayes.distributions.multivariate import _CountsOverCategories, _last_dim, cholesky_factor
 from varbayes.distributions.positive import _gamma
 from varbayes.distributions.support import RowSum, Support
 
@@ -90,7 +90,7 @@ class MvStudentT(Continuous):
         return self._full(self.params["mu"])
 
 
-class DirichletMultinomial(Discrete):
+class DirichletMultinomial(_CountsOverCategories, Discrete):
     """Dirichlet-multinomial: counts of ``n`` draws over categories whose probabilities are Dirichlet(``a``).
 
     Examples
@@ -101,6 +101,7 @@ class DirichletMultinomial(Discrete):
     """
 
     ndim_supp = 1
+    _categories = "a"
 
     def __init__(self, n, a, **kwargs):
         n, a = as_int_param(n, "n"), as_float_param(a, "a")
@@ -111,15 +112,6 @@ class DirichletMultinomial(Discrete):
         self._k = _last_dim(a)
         super().__init__({"n": n, "a": a}, **kwargs)
         self._check("a", positive, "a must be positive")
-
-    def _event_shape(self):
-        return (self._k,)
-
-    def _batch_param_shapes(self):
-        return [tuple(self.params["n"].type.shape), tuple(self.params["a"].type.shape[:-1])]
-
-    def _batch_param_shapes_symbolic(self):
-        return [self.params["n"].shape, self.params["a"].shape[:-1]]
 
     def logp(self, value):
         n, a = self.params["n"], self.params["a"]

@@ -203,7 +203,26 @@ class Dirichlet(Continuous):
         )
 
 
-class Multinomial(Discrete):
+class _CountsOverCategories:
+    """Shapes of ``n`` counts spread over the categories of the last axis of the parameter ``_categories``.
+
+    The event is the ``_k`` categories; the batch comes from ``n`` and from
+    the other axes of the category parameter.
+    """
+
+    _categories: str
+
+    def _event_shape(self):
+        return (self._k,)
+
+    def _batch_param_shapes(self):
+        return [tuple(self.params["n"].type.shape), tuple(self.params[self._categories].type.shape[:-1])]
+
+    def _batch_param_shapes_symbolic(self):
+        return [self.params["n"].shape, self.params[self._categories].shape[:-1]]
+
+
+class Multinomial(_CountsOverCategories, Discrete):
     """Multinomial distribution: counts of ``n`` draws over categories with probabilities ``p`` (last axis).
 
     ``p`` is rescaled to sum to one.
@@ -216,6 +235,7 @@ class Multinomial(Discrete):
     """
 
     ndim_supp = 1
+    _categories = "p"
 
     def __init__(self, n, p, **kwargs):
         n, p = as_int_param(n, "n"), as_float_param(p, "p")
@@ -226,15 +246,6 @@ class Multinomial(Discrete):
         check_constant("p", p, lambda v: (v >= 0) & (v <= 1), "probabilities must lie in [0, 1]")
         self._k = _last_dim(p)
         super().__init__({"n": n, "p": p / pt.sum(p, axis=-1, keepdims=True)}, **kwargs)
-
-    def _event_shape(self):
-        return (self._k,)
-
-    def _batch_param_shapes(self):
-        return [tuple(self.params["n"].type.shape), tuple(self.params["p"].type.shape[:-1])]
-
-    def _batch_param_shapes_symbolic(self):
-        return [self.params["n"].shape, self.params["p"].shape[:-1]]
 
     def logp(self, value):
         n, p = self.params["n"], self.params["p"]
