@@ -27,7 +27,7 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 from pytensor.graph.traversal import ancestors
 
-from varbayes.compile.model import _layout
+from varbayes.compile.model import _layout, _total_logp
 
 __all__ = [
     "MAX_CONFIGURATIONS",
@@ -287,8 +287,7 @@ def compile_enumerated(model, discrete: Sequence[str]):
     ks = [pt.tensor(name=f"{name}_enumerated", shape=free[name].dist.shape, dtype=free[name].dist.dtype) for name in discrete]
     values = {**_theta_values(ravel, theta), **dict(zip(discrete, ks))}
 
-    terms = model.logp_terms(jacobian=True, values=values)
-    total = pt.cast(pt.add(*terms.values()) if len(terms) > 1 else next(iter(terms.values())), pytensor.config.floatX)
+    total = _total_logp(model, values)
     if any(is_minibatch(v) for v in ancestors([total])):
         raise ValueError(
             f"the model reads a Minibatch and has discrete free variables {list(discrete)}: summing them out "
@@ -520,8 +519,7 @@ def compile_joint(model, kept: Sequence[str]) -> JointModel:
         **dict(zip(summed_out, summed)),
     }
 
-    terms = model.logp_terms(jacobian=True, values=values)
-    total = pt.cast(pt.add(*terms.values()) if len(terms) > 1 else next(iter(terms.values())), pytensor.config.floatX)
+    total = _total_logp(model, values)
     if any(is_minibatch(v) for v in ancestors([total])):
         raise ValueError(
             f"the model reads a Minibatch and has discrete free variables {list(kept + summed_out)}: a Metropolis "

@@ -171,15 +171,20 @@ def build_function(
     return JaxFunction(fn, tuple(data_vars), tuple(names))
 
 
+def _total_logp(model, values: dict) -> Variable:
+    """The model's log-density with its value variables replaced by ``values``: Jacobians included, summed, in floatX."""
+    terms = model.logp_terms(jacobian=True, values=values)
+    total = pt.add(*terms.values()) if len(terms) > 1 else next(iter(terms.values()))
+    return pt.cast(total, pytensor.config.floatX)
+
+
 def compile_logdensity(model, ravel: Ravel, replacements: dict | None = None) -> JaxFunction:
     """The model's log-density over θ as ``fn(theta, data) -> scalar``.
 
     ``replacements`` swaps graph nodes first (e.g. full data for a minibatch).
     """
     theta = pt.vector("theta", dtype=pytensor.config.floatX)
-    terms = model.logp_terms(jacobian=True, values=_theta_values(ravel, theta))
-    total = pt.add(*terms.values()) if len(terms) > 1 else next(iter(terms.values()))
-    total = pt.cast(total, pytensor.config.floatX)
+    total = _total_logp(model, _theta_values(ravel, theta))
     if replacements:
         total = clone_replace(total, replace=dict(replacements))
     total = _lift_constants(total)
