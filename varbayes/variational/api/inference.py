@@ -21,13 +21,12 @@ from varbayes.variational.api.checkpoint import (
 from varbayes.variational.api.converge import DEFAULT_MAX_N, run_until_converged
 from varbayes.variational.api.loop import run_fit
 from varbayes.variational.api.optimizers import adagrad_window, as_optimizer, program_key
-from varbayes.variational.api.pathfinder import Pathfinder
 from varbayes.variational.core import asvgd_step, build_chunk, elbo_step, init_state, svgd_step
 from varbayes.variational.core.convergence import StopRule
 from varbayes.variational.core.precondition import identity, whiten_batch_fn, whiten_logdensity
 from varbayes.variational.core.schedule import adaptive_adam, learning_rate
 
-__all__ = ["Inference", "KLqp", "ADVI", "FullRankADVI", "SVGD", "ASVGD", "fit"]
+__all__ = ["Inference", "KLqp", "ADVI", "FullRankADVI", "SVGD", "ASVGD"]
 
 _BUFFER = 10_000  # steps a chunk can hold; one compilation serves every chunk length
 _STATE_BUFFER_FLOATS = 4_000_000  # memory for recorded states when callbacks need every step
@@ -574,77 +573,3 @@ class ASVGD(Inference):
     def _step(self, optimizer, n_mc):
         logdensity_fn, batch_fn = self._target()
         return asvgd_step(self.approx.family, logdensity_fn, optimizer, n_mc, self.temperature, batch_fn=batch_fn)
-
-
-_METHODS = {"advi": ADVI, "fullrank_advi": FullRankADVI, "svgd": SVGD, "asvgd": ASVGD, "pathfinder": Pathfinder}
-
-# normalizing flows: their module builds on Inference, so it is imported once Inference is defined
-from varbayes.variational.api.flows import NFVI, split_method  # noqa: E402
-
-_METHODS["nfvi"] = NFVI
-
-
-def fit(
-    n: int | None = 10000,
-    method="advi",
-    model: Model | None = None,
-    random_seed: int | None = None,
-    start=None,
-    inf_kwargs: dict | None = None,
-    **kwargs,
-) -> Approximation:
-    """Fit an approximation to the model's posterior.
-
-    Parameters
-    ----------
-    n : int or None
-        Number of iterations, or ``None`` to run until converged (see
-        :meth:`Inference.fit`; ``max_n`` and ``max_time`` cap it). For
-        ``'pathfinder'``: the most L-BFGS iterations of each path, which
-        stops earlier when converged (``None``: 1000).
-    method : str or Inference
-        ``'advi'``, ``'fullrank_advi'``, ``'svgd'``, ``'asvgd'``,
-        ``'pathfinder'`` (see :class:`Pathfinder`; it takes only
-        ``progressbar`` of the keyword arguments below), or an
-        :class:`Inference` or :class:`Pathfinder` object.
-    model : Model, optional
-        Defaults to the model of the ``with`` block.
-    random_seed : int, optional
-        Seed of the initialisation and of the draws in the loop.
-    start : dict, optional
-        Starting point (variable or value-variable names).
-    inf_kwargs : dict, optional
-        Keyword arguments of the inference class (e.g. ``n_particles``).
-    **kwargs
-        Passed to :meth:`Inference.fit`: ``callbacks``, ``obj_optimizer``,
-        ``obj_n_mc``, ``total_grad_norm_constraint``, ``progressbar``,
-        ``more_replacements``, ``max_n``, ``max_time``, ``checkpoint``,
-        ``checkpoint_every``, ``resume``, ``devices`` (split the data's rows
-        over several devices).
-
-    Examples
-    --------
-    >>> import varbayes as pm
-    >>> with pm.Model():
-    ...     x = pm.NormalMixture("x", w=[0.2, 0.8], mu=[-0.3, 0.5], sigma=[0.1, 0.1])
-    ...     approx = pm.fit(1000, method="advi", progressbar=False, random_seed=3)
-    >>> approx.hist.shape
-    (1000,)
-    """
-    inf_kwargs = dict(inf_kwargs or {})
-    if isinstance(method, (Inference, Pathfinder)):
-        inference = method
-    elif isinstance(method, str):
-        # 'nfvi=<formula>' is NFVI with that flow, as in PyMC3
-        method, flow = split_method(method)
-        inf_kwargs.update(flow)
-        if method not in _METHODS:
-            raise KeyError(f"method {method!r} is not known; valid methods: {sorted(_METHODS)}")
-        if start is not None:
-            inf_kwargs.setdefault("start", start)
-        inference = _METHODS[method](model=model, random_seed=random_seed, **inf_kwargs)
-    else:
-        raise TypeError(
-            f"method must be a name ({sorted(_METHODS)}), an Inference or a Pathfinder object, got {method!r}"
-        )
-    return inference.fit(n, **kwargs)
