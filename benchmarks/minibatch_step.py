@@ -13,7 +13,11 @@ window of 10), and differ only in how a step gets its 500 rows:
 * ``uniform rows``: 500 uniform random rows (with replacement), gathered
   where the log-density reads them;
 * ``epoch rows``: the rows of the epoch's pseudo-random permutation at the
-  step's positions (what varbayes reads), gathered once into a buffer;
+  step's positions, gathered once into a buffer (what varbayes reads from a
+  source it cannot copy);
+* ``epoch runs of a copy shuffled once``: the same for blocks of 50
+  consecutive rows of a copy of the data shuffled before the loop (what
+  varbayes reads: :func:`~varbayes.data.epochs.block_rows`);
 * ``slices of a copy shuffled once``: contiguous slices of a shuffled copy
   made before the loop; no reshuffle, so a lower bound rather than a way
   to draw batches;
@@ -44,7 +48,7 @@ import varbayes as pm
 from benchmarks import harness as h
 from benchmarks.data import minibatch_data
 from benchmarks.workloads import minibatch_model
-from varbayes.data.epochs import stream_rows
+from varbayes.data.epochs import block_rows, stream_rows
 from varbayes.variational.core.driver import MINIBATCH_COMPILER_OPTIONS
 
 ROWS, COLS, BATCH = h.MINIBATCH_ROWS, h.MINIBATCH_COLS, h.MINIBATCH_BATCH
@@ -107,6 +111,16 @@ def epoch_rows():
     return batch_of, lambda key, data: ()
 
 
+def epoch_runs():
+    block = block_rows(ROWS, BATCH)
+
+    def batch_of(copy, key, data, t):
+        rows = stream_rows(key, t, ROWS, BATCH, block)
+        return copy, jax.lax.optimization_barrier(jnp.take(copy, rows, axis=0))
+
+    return batch_of, lambda key, data: data[jax.random.permutation(key, ROWS)]
+
+
 def slices_of_a_copy_shuffled_once():
     def batch_of(copy, key, data, t):
         return copy, jax.lax.dynamic_slice_in_dim(copy, (t % (ROWS // BATCH)) * BATCH, BATCH)
@@ -131,6 +145,7 @@ def slices_of_a_copy_reshuffled_each_epoch():
 FLOORS = {
     "uniform rows": uniform_rows,
     "epoch rows": epoch_rows,
+    "epoch runs of a copy shuffled once": epoch_runs,
     "slices of a copy shuffled once": slices_of_a_copy_shuffled_once,
     "slices of a copy reshuffled each epoch": slices_of_a_copy_reshuffled_each_epoch,
 }

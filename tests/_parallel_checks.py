@@ -67,7 +67,12 @@ def shards_of_data(model, devices):
 
 
 def minibatch_rows_per_device():
-    """Each device's rows over one epoch of a Minibatch of the row numbers."""
+    """Each device's rows over one epoch of a Minibatch of the row numbers, as places in the data that is split.
+
+    The batches are read from a copy of the rows shuffled once (the data that is split).
+    """
+    from varbayes.data.minibatch import ShuffledRows
+
     rows = np.arange(400.0)
     with pm.Model() as model:
         mu = pm.Normal("mu", 0.0, 1.0)
@@ -81,6 +86,9 @@ def minibatch_rows_per_device():
         batch = draw(jax.random.key(5), data, t)[len(data)]
         for shard in batch.addressable_shards:
             seen[shard.device.id] += np.asarray(shard.data).astype(int).tolist()
+    (copy,) = [v for v in logdensity.data_vars if isinstance(v, ShuffledRows)]
+    place = np.argsort(copy.order(400))
+    seen = {device: place[rows].tolist() for device, rows in seen.items()}
     order = [d.id for d in placement.mesh.devices.flat]
     return [seen[i] for i in order]
 

@@ -413,3 +413,48 @@ def test_minibatch_keeps_its_own_copy_of_the_source():
     replacement = np.ones((200, 3))
     batch.set_value(replacement)
     assert not np.shares_memory(batch.shared.get_value(borrow=True), replacement)
+
+
+def test_batches_are_runs_of_a_shuffled_copy():
+    """A leading-axis batch reads runs of consecutive rows of a copy of the source shuffled once."""
+    from varbayes.data.epochs import block_rows
+    from varbayes.data.minibatch import ShuffledRows
+
+    n, size = 400, 80
+    block = block_rows(n, size)
+    assert block == 10
+    model, X = _labelled_model(n, size)
+    ld = compile_model(model).logdensity
+    (copy,) = [v for v in ld.data_vars if isinstance(v, ShuffledRows)]
+    place = np.argsort(copy.order(n))  # where each source row sits in the copy
+    stream = _drawn_rows(model, range(2 * n // size))
+    runs = place[stream].reshape(-1, block)
+    np.testing.assert_array_equal(runs - runs[:, :1], np.broadcast_to(np.arange(block), runs.shape))
+    assert np.all(runs[:, 0] % block == 0)
+    # the source keeps its order; the copy's runs are random groups of its rows
+    np.testing.assert_array_equal(X.shared.get_value()[:, 0], np.arange(n))
+    assert np.mean(np.abs(np.diff(stream.reshape(-1, block), axis=1)) == 1) < 0.1
+    for epoch in range(2):
+        np.testing.assert_array_equal(np.sort(stream[epoch * n : (epoch + 1) * n]), np.arange(n))
+
+
+def test_shuffled_copy_follows_set_value():
+    model, X = _labelled_model(400, 80)
+    ld = compile_model(model).logdensity
+    X.set_value(np.full((400, 1), 7.0))
+    drawn = _drawn_rows(model, range(5))
+    assert np.all(drawn == 7)
+    X.shared.set_value(np.arange(400.0)[::-1, None] + 1000)
+    np.testing.assert_array_equal(np.sort(_drawn_rows(model, range(5))), np.arange(1000, 1400))
+    assert ld is compile_model(model).logdensity
+
+
+def test_a_source_too_large_to_copy_is_read_row_by_row(monkeypatch):
+    import varbayes.compile.model as compiled
+
+    monkeypatch.setattr(compiled, "MAX_SHUFFLED_COPY_BYTES", 100)
+    model, _ = _labelled_model(400, 80)
+    ld = compile_model(model).logdensity
+    assert not any(s.blocks for s in ld.batch_fn.streams)
+    stream = _drawn_rows(model, range(10))
+    np.testing.assert_array_equal(np.sort(stream[:400]), np.arange(400))

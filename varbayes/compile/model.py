@@ -204,7 +204,9 @@ def compile_logdensity(model, ravel: Ravel, replacements: dict | None = None) ->
     # The sources of the batches are data too, read by the drawing only: they go after what the
     # graph reads, and the log-density skips them.
     read = len(data_vars)
-    sources = [v.tag.batch_of.source for v in batch_vars] + [v.tag.batch_index.source for v in index_vars]
+    copies = _shuffled_sources(batch_vars, index_vars)
+    sources = [copies.get(id(v.tag.batch_of.source), v.tag.batch_of.source) for v in batch_vars]
+    sources += [v.tag.batch_index.source for v in index_vars]
     for source in sources:
         if not any(source is v for v in data_vars):
             data_vars.append(source)
@@ -213,7 +215,7 @@ def compile_logdensity(model, ravel: Ravel, replacements: dict | None = None) ->
     def logdensity(theta_value, data):
         return raw(theta_value, *data[:read], *data[read + skip :])[0]
 
-    batch_fn = _batch_function(batch_vars, index_vars, data_vars) if batch_vars or index_vars else None
+    batch_fn = _batch_function(batch_vars, index_vars, data_vars, copies) if batch_vars or index_vars else None
     return JaxFunction(logdensity, tuple(data_vars), ("logdensity",), batch_fn)
 
 
@@ -222,13 +224,16 @@ class Stream(NamedTuple):
 
     A ``sharded`` stream runs on one shard of the rows on each device of a
     mesh (:mod:`varbayes.parallel`): each device draws ``size`` rows of its
-    own shard, from a key of its own.
+    own shard, from a key of its own. A stream of ``blocks`` reads runs of
+    consecutive rows (:func:`varbayes.data.epochs.block_rows`) of a source
+    whose rows were shuffled once (:class:`~varbayes.data.minibatch.ShuffledRows`).
     """
 
     position: int
     axis: int
     size: int
     sharded: bool = False
+    blocks: bool = False
 
 
 @dataclass(frozen=True)
@@ -256,7 +261,7 @@ class BatchDraw:
         """The batches and index vectors only; inside ``shard_map`` over ``shard_axis`` for sharded streams."""
         import jax
 
-        from varbayes.data.epochs import stream_rows
+        from varbayes.data.epochs import block_rows, stream_rows
 
         # batches use keys of their own: a step's key is fold_in(key, iteration)
         key = jax.random.fold_in(key, BATCH_STREAMS)
@@ -267,7 +272,8 @@ class BatchDraw:
                 # this device's rows: a stream over its shard, keyed by the shard
                 shard = jax.lax.axis_index(shard_axis)
                 stream_key, offset = jax.random.fold_in(stream_key, shard), shard * n
-            rows.append(stream_rows(stream_key, iteration, n, stream.size))
+            block = block_rows(n, stream.size) if stream.blocks else 1
+            rows.append(stream_rows(stream_key, iteration, n, stream.size, block))
             offsets.append(offset)
         drawn = []
         for position, axes in self.batches:
@@ -312,27 +318,64 @@ def _lift_constants(total: Variable) -> Variable:
     return clone_replace(total, replace=lifted, rebuild_strict=False) if lifted else total
 
 
-def _batch_function(batch_vars, index_vars, data_vars) -> BatchDraw:
-    """The :class:`BatchDraw` of a graph's Minibatch batches and index variables."""
+#: Sources larger than this are read row by row in place, not in runs of a shuffled copy
+MAX_SHUFFLED_COPY_BYTES = 2**30
+
+
+def _shuffled_sources(batch_vars, index_vars) -> dict:
+    """``{id(source): ShuffledRows}`` for the batches read in runs of rows of a shuffled copy.
+
+    Those batched on their leading axis, unless the graph reads that index
+    itself (its rows count in the source's order), the source is streamed
+    from disk (a new window every chunk), or a copy would take more than
+    :data:`MAX_SHUFFLED_COPY_BYTES`.
+    """
+    from varbayes.data.minibatch import shuffled_rows
+
+    loose = {id(var.tag.batch_index) for var in index_vars}
+    by_stream: dict = {}
+    for var in batch_vars:
+        tag = var.tag.batch_of
+        rows = next((idx.tag.batch_index for axis, idx in tag.indices if axis == 0), None)
+        if rows is not None:
+            by_stream.setdefault(id(rows), (rows, []))[1].append(tag.source)
+    copies = {}
+    for key, (rows, sources) in by_stream.items():
+        minibatches = [getattr(source.tag, "minibatch", None) for source in sources]
+        if key in loose or any(mb is not None and mb.streaming for mb in minibatches):
+            continue
+        if sum(source.get_value(borrow=True).nbytes for source in sources) > MAX_SHUFFLED_COPY_BYTES:
+            continue
+        copies.update((id(source), shuffled_rows(source, rows.seed)) for source in sources)
+    return copies
+
+
+def _batch_function(batch_vars, index_vars, data_vars, copies: dict) -> BatchDraw:
+    """The :class:`BatchDraw` of a graph's Minibatch batches and index variables.
+
+    ``copies`` maps a batch's source to the shuffled copy it is read from (:func:`_shuffled_sources`).
+    """
     # One stream per index, known by its tag (graph rewrites clone the variable, not the tag).
     tags: list = []
     streams: list[Stream] = []
 
-    def stream_of(var) -> int:
+    def stream_of(var, position: int, blocks: bool) -> int:
         tag = var.tag.batch_index
         for k, other in enumerate(tags):
             if other is tag:
                 return k
         tags.append(tag)
-        streams.append(Stream(_position(data_vars, tag.source), tag.axis, tag.size))
+        streams.append(Stream(position, tag.axis, tag.size, blocks=blocks))
         return len(streams) - 1
 
     batches = []
     for var in batch_vars:
         tag = var.tag.batch_of
-        axes = tuple((axis, stream_of(idx)) for axis, idx in tag.indices)
-        batches.append((_position(data_vars, tag.source), axes))
-    loose = tuple(stream_of(var) for var in index_vars)
+        read = copies.get(id(tag.source))
+        position = _position(data_vars, tag.source if read is None else read)
+        axes = tuple((axis, stream_of(idx, position, read is not None and axis == 0)) for axis, idx in tag.indices)
+        batches.append((position, axes))
+    loose = tuple(stream_of(var, _position(data_vars, var.tag.batch_index.source), False) for var in index_vars)
     return BatchDraw(tuple(streams), tuple(batches), loose)
 
 

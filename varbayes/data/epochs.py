@@ -19,6 +19,14 @@ bijection of ``range(m * m)``; applied again to the few images that fall at
 or beyond ``n`` ("cycle walking", Black and Rogaway 2002) it is a bijection
 of ``range(n)``. Nothing of size ``n`` is stored or sorted, which would cost
 more than the steps of an epoch.
+
+A stream can also move in blocks of ``block`` consecutive rows (``block``
+dividing both ``n`` and ``size``): the permutation is then one of the
+``n / block`` blocks, and a batch is ``size / block`` runs of consecutive
+rows. Runs are read several times faster than scattered rows (the CPU
+prefetches them). The blocks are only as random as the row order, so
+:mod:`varbayes.compile` streams blocks from a copy of the source whose rows
+are shuffled once (:class:`varbayes.data.minibatch.ShuffledRows`).
 """
 
 from __future__ import annotations
@@ -28,12 +36,18 @@ import math
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ROUNDS", "permuted", "round_keys", "stream_rows"]
+__all__ = ["ROUNDS", "block_rows", "permuted", "round_keys", "stream_rows"]
 
 #: Feistel rounds; four already make a strong pseudo-random permutation of the pairs
 ROUNDS = 8
 #: Largest number of rows a stream can permute (the pairs of digits fit in 32 bits)
 MAX_ROWS = 2**31 - 1
+#: Longest run of rows a stream reads: on the seed's 40000 x 100 data a step's gather of 500
+#: rows takes 13 us less in runs of 50 than scattered, and little less in longer ones
+MAX_BLOCK_ROWS = 64
+#: Fewest runs in a batch: the runs of a shuffled copy are fixed groups of rows, and a batch of
+#: many of them keeps the batches of different epochs from sharing whole groups
+MIN_BLOCKS = 8
 
 
 def _mix(x: jax.Array) -> jax.Array:
@@ -84,8 +98,26 @@ def permuted(keys: jax.Array, index: jax.Array, n: int) -> jax.Array:
     return x
 
 
-def stream_rows(key: jax.Array, iteration, n: int, size: int) -> jax.Array:
+def block_rows(n: int, size: int) -> int:
+    """The rows of a block for a stream of ``size`` rows a step over ``n``: the largest allowed divisor of both.
+
+    At most :data:`MAX_BLOCK_ROWS` rows, and at least :data:`MIN_BLOCKS`
+    blocks a batch; 1 (single rows) when nothing larger divides both.
+
+    Examples
+    --------
+    >>> block_rows(40000, 500), block_rows(1000, 300), block_rows(997, 500)
+    (50, 25, 1)
+    """
+    common, limit = math.gcd(n, size), max(1, min(MAX_BLOCK_ROWS, size // MIN_BLOCKS))
+    return max(d for d in range(1, limit + 1) if common % d == 0)
+
+
+def stream_rows(key: jax.Array, iteration, n: int, size: int, block: int = 1) -> jax.Array:
     """The rows (``int32``) iteration ``iteration`` reads from a stream of epochs over ``n`` rows.
+
+    With ``block > 1`` (a divisor of ``n`` and ``size``) the stream permutes
+    blocks of ``block`` consecutive rows, and the rows come in runs.
 
     Examples
     --------
@@ -93,9 +125,16 @@ def stream_rows(key: jax.Array, iteration, n: int, size: int) -> jax.Array:
     >>> rows = jnp.concatenate([stream_rows(key, t, 10, 5) for t in range(2)])
     >>> sorted(rows.tolist())     # the two batches of the first epoch
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    >>> stream_rows(key, 0, 10, 4, block=2).reshape(2, 2)[:, 1] % 2    # runs of two rows
+    Array([1, 1], dtype=int32)
     """
     if not 1 <= size <= n <= MAX_ROWS:
         raise ValueError(f"a stream needs 1 <= size <= n <= {MAX_ROWS}, got size={size}, n={n}")
+    if block > 1:
+        if n % block or size % block:
+            raise ValueError(f"a block of {block} rows must divide n={n} and size={size}")
+        first = stream_rows(key, iteration, n // block, size // block)
+        return (first[:, None] * block + jnp.arange(block, dtype=jnp.int32)).reshape(size)
     first = jnp.asarray(iteration, jnp.int64) * size
     position = first + jnp.arange(size, dtype=jnp.int64)
     epoch = position // n

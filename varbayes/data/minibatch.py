@@ -6,7 +6,8 @@ uniform draw. Each index variable carries a :class:`BatchIndex` tag and the
 batch a :class:`BatchOf` tag, so :mod:`varbayes.compile` can replace the
 batch by an input that the compiled fit step fills: the full data goes to
 the device once, and each iteration reads its rows from epochs that visit
-every row once (:mod:`varbayes.data.epochs`).
+every row once (:mod:`varbayes.data.epochs`), in runs of consecutive rows of
+a copy of the source shuffled once (:class:`ShuffledRows`).
 """
 
 from __future__ import annotations
@@ -26,16 +27,28 @@ from varbayes.axes import axis_entries
 from varbayes.config import default_seed
 from varbayes.rng import advance_on_eval, shared_generator
 
-__all__ = ["Minibatch", "BatchIndex", "BatchOf", "is_minibatch", "batch_indices", "minibatch_batches"]
+__all__ = [
+    "Minibatch",
+    "BatchIndex",
+    "BatchOf",
+    "ShuffledRows",
+    "is_minibatch",
+    "batch_indices",
+    "minibatch_batches",
+]
 
 
 @dataclass(frozen=True)
 class BatchIndex:
-    """Tag of a random index vector: ``size`` rows drawn uniformly from ``source``'s ``axis``."""
+    """Tag of a random index vector: ``size`` rows drawn uniformly from ``source``'s ``axis``.
+
+    ``seed`` seeds the draws, and the order of :class:`ShuffledRows` copies.
+    """
 
     source: SharedVariable
     axis: int
     size: int
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -282,6 +295,52 @@ class Minibatch(TensorVariable):
 _DEFAULT_WINDOW = 65536
 
 
+class ShuffledRows:
+    """The value of a Minibatch's source with its rows in a fixed pseudo-random order: a copy made on demand.
+
+    A compiled fit reads its batches as runs of consecutive rows of this
+    copy (:func:`varbayes.data.epochs.stream_rows` with ``block > 1``);
+    shuffled, a run is a random group of rows whatever the order of the
+    source (sorted by group or by time, say). The order depends only on
+    ``seed`` and the number of rows, so Minibatches that share their rows
+    read the same rows of their copies. It stands where a shared variable
+    would in the data of a log-density (``get_value(borrow=True)``, ``name``),
+    and makes a new copy when the source holds a new array (``set_value``);
+    an array changed in place is not seen (as for PyTensor's ``borrow``).
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> source = pytensor.shared(np.arange(6.0)[:, None])
+    >>> copy = ShuffledRows(source, seed=1)
+    >>> sorted(copy.get_value(borrow=True)[:, 0].tolist())
+    [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    """
+
+    def __init__(self, source: SharedVariable, seed: int):
+        self.source, self.seed = source, seed
+        self.name = f"{source.name}_shuffled"
+        self._of, self._copy = None, None
+
+    def order(self, n: int) -> np.ndarray:
+        """The source row at each row of the copy."""
+        return np.random.default_rng((self.seed, n)).permutation(n)
+
+    def get_value(self, borrow: bool = False) -> np.ndarray:
+        value = self.source.get_value(borrow=True)
+        if value is not self._of:
+            self._copy, self._of = np.take(value, self.order(len(value)), axis=0), value
+        return self._copy if borrow else self._copy.copy()
+
+
+def shuffled_rows(source: SharedVariable, seed: int) -> ShuffledRows:
+    """The :class:`ShuffledRows` of ``source`` (one per source, so that its copy is made once)."""
+    copy = getattr(source.tag, "shuffled_rows", None)
+    if copy is None or copy.seed != seed:
+        copy = source.tag.shuffled_rows = ShuffledRows(source, seed)
+    return copy
+
+
 def _is_out_of_core(data) -> bool:
     """A memmap or another row-indexable array-like that is not an in-memory array."""
     if isinstance(data, np.memmap):
@@ -312,7 +371,7 @@ def _make_indices(shared, shape, batch_size, random_seed):
         rng = shared_generator(seed)
         next_rng, idx = pt.random.integers(0, shared.shape[axis], size=(size,), rng=rng, return_next_rng=True)
         advance_on_eval(rng, next_rng)
-        idx.tag.batch_index = BatchIndex(shared, axis, size)
+        idx.tag.batch_index = BatchIndex(shared, axis, size, seed)
         indices.append((axis, idx))
     return indices
 

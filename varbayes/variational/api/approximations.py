@@ -71,7 +71,8 @@ class Approximation:
         """Minibatches over out-of-core sources (memmaps) that the log-density reads."""
         found = []
         for var in self._logdensity.data_vars:
-            minibatch = getattr(var.tag, "minibatch", None)
+            # a shuffled copy of a source (varbayes.data.minibatch.ShuffledRows) is never streamed
+            minibatch = getattr(getattr(var, "tag", None), "minibatch", None)
             if minibatch is not None and minibatch.streaming:
                 found.append(minibatch)
         return found
