@@ -146,7 +146,9 @@ def set_compilation_cache(path: str | os.PathLike | None | bool = True) -> None:
     Linux); the environment variable ``VARBAYES_CACHE_DIR`` moves it and
     ``VARBAYES_COMPILATION_CACHE=0`` turns it off. This is JAX's persistent
     compilation cache: a program is found by its computation and shapes, not
-    by the model's Python objects.
+    by the model's Python objects. The fit loops' lowered programs are kept
+    in its ``programs`` folder (:mod:`varbayes.stored`), so that a new
+    process does not trace them again either.
 
     Parameters
     ----------

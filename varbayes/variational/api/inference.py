@@ -21,7 +21,9 @@ from varbayes.variational.api.checkpoint import (
 from varbayes.variational.api.converge import DEFAULT_MAX_N, run_until_converged
 from varbayes.variational.api.loop import run_fit
 from varbayes.variational.api.optimizers import adagrad_window, as_optimizer, program_key
+from varbayes.stored import StoredProgram, fingerprint_logdensity
 from varbayes.variational.core import asvgd_step, build_chunk, elbo_step, init_state, svgd_step
+from varbayes.variational.core.driver import loop_compiler_options
 from varbayes.variational.core.convergence import StopRule
 from varbayes.variational.core.precondition import identity, whiten_batch_fn, whiten_logdensity
 from varbayes.variational.core.schedule import adaptive_adam, learning_rate
@@ -108,8 +110,21 @@ class Inference:
             step = self._step(self._optimizer, self._n_mc)
             buffer = chunk_buffer(record_states, state_size, segment, param_size)
             canonical = self.approx.family.canonical
-            cache[key] = (build_chunk(step, buffer, record_states, segment, canonical), buffer)
+            chunk = build_chunk(step, buffer, record_states, segment, canonical)
+            cache[key] = (self._stored(chunk, key, loop_compiler_options(step)), buffer)
         return cache[key]
+
+    def _stored(self, chunk, key: tuple, compiler_options):
+        """``chunk`` kept on disk across processes (:mod:`varbayes.stored`), under ``key`` when it is stable."""
+        import pytensor
+
+        (optimizer, _), _, replacements, _ = self._step_config
+        # an optimizer without a kind (program_key), replaced graph nodes and a mesh are known by identity only
+        by_identity = isinstance(optimizer, tuple) and optimizer[:1] == ("object",)
+        stable = not by_identity and replacements is None and self._placement is None
+        logdensity_fn, batch_fn = self._target()
+        fingerprint = fingerprint_logdensity(logdensity_fn, batch_fn, self.approx.ndim, pytensor.config.floatX)
+        return StoredProgram(chunk, key if stable else None, fingerprint, compiler_options)
 
     def _prepare(self, obj_optimizer, obj_n_mc, total_grad_norm_constraint, more_replacements, auto=False):
         if more_replacements:
