@@ -187,13 +187,19 @@ def fingerprint_logdensity(logdensity_fn: Callable, batch_fn: Callable | None, n
     False
     """
 
+    memo: dict = {}
+
     def fingerprint(state, key, data, *rest) -> str:
         import jax
 
         def target(theta, key, data):
             return logdensity_fn(theta, data if batch_fn is None else batch_fn(key, data, 0))
 
-        return _jaxpr_digest(jax.make_jaxpr(target)(jax.ShapeDtypeStruct((ndim,), dtype), key, data))
+        leaves, tree = jax.tree_util.tree_flatten((key, data))
+        signature = (str(tree), tuple(_aval(leaf) for leaf in leaves))
+        if signature not in memo:
+            memo[signature] = _jaxpr_digest(jax.make_jaxpr(target)(jax.ShapeDtypeStruct((ndim,), dtype), key, data))
+        return memo[signature]
 
     return fingerprint
 

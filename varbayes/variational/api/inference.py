@@ -122,9 +122,13 @@ class Inference:
         # an optimizer without a kind (program_key), replaced graph nodes and a mesh are known by identity only
         by_identity = isinstance(optimizer, tuple) and optimizer[:1] == ("object",)
         stable = not by_identity and replacements is None and self._placement is None
-        logdensity_fn, batch_fn = self._target()
-        fingerprint = fingerprint_logdensity(logdensity_fn, batch_fn, self.approx.ndim, pytensor.config.floatX)
-        return StoredProgram(chunk, key if stable else None, fingerprint, compiler_options)
+        # one fingerprint per log-density the loops read (a fit(n=None) runs three loops on it)
+        target = ("fingerprint", self._whiten)
+        cache = self.approx.logdensity_cache
+        if target not in cache:
+            logdensity_fn, batch_fn = self._target()
+            cache[target] = fingerprint_logdensity(logdensity_fn, batch_fn, self.approx.ndim, pytensor.config.floatX)
+        return StoredProgram(chunk, key if stable else None, cache[target], compiler_options)
 
     def _prepare(self, obj_optimizer, obj_n_mc, total_grad_norm_constraint, more_replacements, auto=False):
         if more_replacements:
