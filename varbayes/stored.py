@@ -111,17 +111,24 @@ class StoredProgram:
         import jax
 
         leaves, in_tree = jax.tree_util.tree_flatten(args)
-        leaves = [leaf if isinstance(leaf, jax.Array) else jax.numpy.asarray(leaf) for leaf in leaves]
-        signature = (str(in_tree), tuple(_aval(leaf) for leaf in leaves))
+        # jax.typeof, not jnp.asarray: converting a Python number compiles a small program
+        avals = [jax.typeof(leaf) for leaf in leaves]
+        signature = (str(in_tree), tuple(_aval(aval) for aval in avals))
         if signature not in self._programs:
-            self._programs[signature] = self._program(folder, args, leaves, in_tree, signature)
+            self._programs[signature] = self._program(folder, args, avals, in_tree, signature)
         program = self._programs[signature]
         if program is None:
             return self.jitted(*args)
         call, out_tree = program
+        # committed to their device, as the outputs fed back next time are: the stored program's
+        # lowering names the arguments' placement, so uncommitted ones would compile it twice
+        leaves = [
+            jax.device_put(leaf, leaf.sharding) if isinstance(leaf, jax.Array) and not leaf.committed else leaf
+            for leaf in leaves
+        ]
         return jax.tree_util.tree_unflatten(out_tree, call(*leaves))
 
-    def _program(self, folder: Path, args, leaves, in_tree, signature):
+    def _program(self, folder: Path, args, avals, in_tree, signature):
         import jax
 
         try:
@@ -138,7 +145,7 @@ class StoredProgram:
             _stats["hits"] += 1
         else:
             try:
-                exported, out_tree = self._export(leaves, in_tree)
+                exported, out_tree = self._export(avals, in_tree)
                 serialized = exported.serialize()
             except Exception as error:  # noqa: BLE001 - a program JAX cannot export is compiled as usual
                 log.debug(f"not stored ({type(error).__name__}: {error})")
@@ -148,7 +155,7 @@ class StoredProgram:
             _stats["exports"] += 1
         return jax.jit(exported.call, compiler_options=self.compiler_options), out_tree
 
-    def _export(self, leaves, in_tree):
+    def _export(self, avals, in_tree):
         import jax
 
         run = self.jitted.__wrapped__
@@ -159,7 +166,7 @@ class StoredProgram:
             out_tree.append(tree)
             return out
 
-        shapes = [jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, weak_type=_weak(leaf)) for leaf in leaves]
+        shapes = [jax.ShapeDtypeStruct(aval.shape, aval.dtype, weak_type=aval.weak_type) for aval in avals]
         exported = jax.export.export(jax.jit(flat))(*shapes)
         return exported, out_tree[0]
 
@@ -196,7 +203,7 @@ def fingerprint_logdensity(logdensity_fn: Callable, batch_fn: Callable | None, n
             return logdensity_fn(theta, data if batch_fn is None else batch_fn(key, data, 0))
 
         leaves, tree = jax.tree_util.tree_flatten((key, data))
-        signature = (str(tree), tuple(_aval(leaf) for leaf in leaves))
+        signature = (str(tree), tuple(_aval(jax.typeof(leaf)) for leaf in leaves))
         if signature not in memo:
             memo[signature] = _jaxpr_digest(jax.make_jaxpr(target)(jax.ShapeDtypeStruct((ndim,), dtype), key, data))
         return memo[signature]
@@ -231,12 +238,8 @@ def _jaxpr_digest(closed) -> str:
     return digest.hexdigest()
 
 
-def _aval(leaf) -> tuple:
-    return (str(leaf.dtype), tuple(leaf.shape), _weak(leaf))
-
-
-def _weak(leaf) -> bool:
-    return bool(getattr(leaf, "weak_type", False))
+def _aval(aval) -> tuple:
+    return (str(aval.dtype), tuple(aval.shape), bool(aval.weak_type))
 
 
 def _environment() -> str:

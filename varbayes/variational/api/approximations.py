@@ -43,7 +43,7 @@ class Approximation:
             self.family = family
         seed = default_seed(random_seed)
         self._key = jax.random.key(seed)
-        theta0 = jnp.asarray(self._start_theta(start))
+        theta0 = jax.device_put(self._start_theta(start))  # jnp.asarray would compile a small program
         params = self.family.init(theta0, jax.random.fold_in(self._key, 1))
         self.shared_params = {
             name: pytensor.shared(np.asarray(value), name=name) for name, value in params.items()
