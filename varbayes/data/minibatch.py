@@ -13,6 +13,7 @@ a copy of the source shuffled once (:class:`ShuffledRows`).
 from __future__ import annotations
 
 import copy
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -180,9 +181,9 @@ class Minibatch(TensorVariable):
         self.in_memory_size = in_memory_size
         self.update_shared_f = update_shared_f
         self._checks: list = []
-        # one copy of the source at most (40000 x 100 doubles: 30 ms each): the conversion's own,
-        # else the shared variable's, so that the caller's array is never aliased
-        self.shared = pytensor.shared(value, name=f"{name}_shared", borrow=own)
+        # one copy of the source at most: the conversion's own, else ours, so that the caller's
+        # array is never aliased
+        self.shared = pytensor.shared(value if own else _copy(value), name=f"{name}_shared", borrow=True)
         self.shared.tag.minibatch = self
         if _indices is None:
             _indices = _make_indices(self.shared, value.shape, batch_size, random_seed)
@@ -337,15 +338,14 @@ class ShuffledRows:
 def _shuffled_on_device(value: np.ndarray, order: np.ndarray):
     """``value[order]`` as a JAX array, made without a second copy on the CPU.
 
-    On the CPU the rows are gathered into a 64-byte aligned buffer that the
-    JAX array then shares (DLPack; nothing else holds the buffer), which saves
-    copying it again (in a new process, the page faults of a second 32 MB
-    buffer take 30-70 ms here).
+    On the CPU the rows are gathered into a buffer of :func:`_new_array` that
+    the JAX array then shares (DLPack; nothing else holds the buffer), which
+    saves copying it again.
     """
     import jax
 
     if jax.default_backend() == "cpu":
-        out = _aligned_empty(value.shape, value.dtype)
+        out = _new_array(value.shape, value.dtype)
         np.take(value, order, axis=0, out=out, mode="clip")  # "clip": no buffering ("raise" would copy)
         try:
             return jax.dlpack.from_dlpack(out)
@@ -354,12 +354,36 @@ def _shuffled_on_device(value: np.ndarray, order: np.ndarray):
     return jax.numpy.asarray(np.take(value, order, axis=0))
 
 
-def _aligned_empty(shape: tuple, dtype, align: int = 64) -> np.ndarray:
-    """An uninitialised C-ordered array whose data starts at a multiple of ``align`` bytes."""
+def _copy(value: np.ndarray) -> np.ndarray:
+    """A C-ordered copy of ``value`` in a buffer of :func:`_new_array`."""
+    out = _new_array(value.shape, value.dtype)
+    np.copyto(out, value)
+    return out
+
+
+#: Arrays from this many bytes get their memory mapped with its pages already in
+POPULATE_MIN_BYTES = 1 << 22
+
+
+def _new_array(shape: tuple, dtype) -> np.ndarray:
+    """An uninitialised C-ordered array whose data starts at a multiple of 64 bytes (a page, when mapped).
+
+    A large one is mapped with its pages already in (Linux's ``MAP_POPULATE``):
+    a fresh buffer otherwise takes a page fault per 4 KiB on its first
+    writing, which cost 60-70 ms of a new process's 32 MB source copy here
+    (12 ms populated), unless the kernel happened to give huge pages.
+    """
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
-    raw = np.empty(nbytes + align, np.uint8)
-    start = -raw.ctypes.data % align
+    populate = getattr(mmap, "MAP_POPULATE", None)
+    if populate is not None and nbytes >= POPULATE_MIN_BYTES:
+        try:
+            buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
+            return np.frombuffer(buffer, dtype=dtype).reshape(shape)
+        except OSError:  # no memory to map: numpy's allocation will say so in its own words
+            pass
+    raw = np.empty(nbytes + 64, np.uint8)
+    start = -raw.ctypes.data % 64
     return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 
