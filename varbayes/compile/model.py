@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytensor
@@ -41,13 +42,12 @@ class JaxFunction:
     cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def data(self) -> tuple:
-        return tuple(jnp.asarray(v.get_value(borrow=True)) for v in self.data_vars)
+        # device_put: jnp.asarray would compile a small program per new shape
+        return tuple(jax.device_put(v.get_value(borrow=True)) for v in self.data_vars)
 
     def __call__(self, theta, data=None, key=None, iteration=0):
         data = self.data() if data is None else data
         if self.batch_fn is not None:
-            import jax
-
             data = self.batch_fn(jax.random.key(0) if key is None else key, data, iteration)
         return self.fn(jnp.asarray(theta), data)
 
@@ -259,8 +259,6 @@ class BatchDraw:
 
     def draw(self, key, data, iteration, shard_axis: str | None = None) -> tuple:
         """The batches and index vectors only; inside ``shard_map`` over ``shard_axis`` for sharded streams."""
-        import jax
-
         from varbayes.data.epochs import block_rows, stream_rows
 
         # batches use keys of their own: a step's key is fold_in(key, iteration)
