@@ -15,7 +15,7 @@ window of 10), and differ only in how a step gets its 500 rows:
 * ``epoch rows``: the rows of the epoch's pseudo-random permutation at the
   step's positions, gathered once into a buffer (what varbayes reads from a
   source it cannot copy);
-* ``epoch runs of a copy shuffled once``: the same for blocks of 50
+* ``epoch runs of a copy shuffled once``: the same for blocks of 125
   consecutive rows of a copy of the data shuffled before the loop (what
   varbayes reads: :func:`~varbayes.data.epochs.block_rows`);
 * ``slices of a copy shuffled once``: contiguous slices of a shuffled copy

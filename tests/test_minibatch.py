@@ -181,20 +181,34 @@ def test_every_row_once_per_epoch(n, size):
 
 
 def test_batch_rows_are_uniform_over_keys():
-    """Over the fit's key, each place of a batch holds each row equally often (chi-square)."""
+    """Over the fit's key, each place of a batch of single rows holds each row equally often (chi-square)."""
     from scipy import stats
 
-    n, size, keys = 20, 8, 4000
+    n, size, keys = 21, 8, 4000  # no common divisor: single rows
     model, _ = _labelled_model(n, size)
     ld = compile_model(model).logdensity
     data = ld.data()
-    # iteration 2 straddles the end of the first epoch: its last 4 rows come from the second
+    # iteration 2 straddles the end of the first epoch: its last 5 rows come from the second
     draw = jax.jit(jax.vmap(lambda k: ld.batch_fn(k, data, 2)[-1][:, 0]))
     rows = np.asarray(draw(jax.random.split(jax.random.key(4), keys))).astype(int)
     counts = np.stack([np.bincount(rows[:, place], minlength=n) for place in range(size)])
     assert stats.chisquare(counts.ravel()).pvalue > 1e-3
     # and the two rows of a pair are as often in one order as in the other
     assert abs(np.mean(rows[:, 0] < rows[:, 1]) - 0.5) < 4 * 0.5 / np.sqrt(keys)
+
+
+def test_rows_read_in_runs_are_in_a_batch_equally_often_over_keys():
+    """In runs of a shuffled copy a place holds the rows of its offset in a run, but each row is as often in a batch."""
+    from scipy import stats
+
+    n, size, keys = 40, 8, 4000  # runs of 2 rows
+    model, _ = _labelled_model(n, size)
+    ld = compile_model(model).logdensity
+    assert ld.batch_fn.streams[0].blocks
+    data = ld.data()
+    draw = jax.jit(jax.vmap(lambda k: ld.batch_fn(k, data, 7)[-1][:, 0]))  # a step of the second epoch
+    rows = np.asarray(draw(jax.random.split(jax.random.key(4), keys))).astype(int)
+    assert stats.chisquare(np.bincount(rows.ravel(), minlength=n)).pvalue > 1e-3
 
 
 def test_permutation_is_a_bijection_for_awkward_sizes():
@@ -422,7 +436,7 @@ def test_batches_are_runs_of_a_shuffled_copy():
 
     n, size = 400, 80
     block = block_rows(n, size)
-    assert block == 10
+    assert block == 20
     model, X = _labelled_model(n, size)
     ld = compile_model(model).logdensity
     (copy,) = [v for v in ld.data_vars if isinstance(v, ShuffledRows)]
