@@ -17,8 +17,10 @@ that decides it:
   log-density as the loop reads it, lowered (the model's arithmetic and
   constants, the minibatch drawing);
 * the abstract arguments (pytree structure, shapes, dtypes);
-* varbayes' source (a hash of its modules), the versions of JAX and jaxlib,
-  the devices, JAX's flags and XLA's environment and options.
+* varbayes' source (a hash of its modules), the versions of JAX, jaxlib and
+  the libraries whose code runs in the loops (optax, blackjax, flowjax,
+  equinox, PyTensor, NumPy), the devices, JAX's flags and XLA's environment
+  and options.
 
 A stored program is called through ``jax.jit(exported.call)``, whose executable
 JAX's cache then holds. What the store cannot export or read is compiled as
@@ -250,9 +252,27 @@ def _environment() -> str:
     devices = [(d.platform, d.device_kind) for d in jax.devices()]
     flags = sorted((name, repr(value)) for name, value in jax.config.values.items())
     return repr(
-        (_source_hash(), jax.__version__, jaxlib.__version__, devices, jax.process_count(), flags,
+        (_source_hash(), _versions(), jax.__version__, jaxlib.__version__, devices, jax.process_count(), flags,
          os.environ.get("XLA_FLAGS", ""))
     )
+
+
+#: Libraries whose code runs inside the loops (optimizers, samplers, flows, the log-density's translation)
+_LIBRARIES = ("optax", "blackjax", "flowjax", "equinox", "pytensor", "numpy")
+
+
+@lru_cache(maxsize=1)
+def _versions() -> tuple:
+    """The installed versions of :data:`_LIBRARIES`: an upgrade is other code."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return tuple((name, installed(name)) for name in _LIBRARIES)
 
 
 @lru_cache(maxsize=1)
