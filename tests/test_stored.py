@@ -121,3 +121,19 @@ def test_the_store_keeps_the_most_recently_used_programs(store, monkeypatch):
     _fit(_normal_model(0.0))
     _fit(_normal_model(3.0))
     assert len(list(store.iterdir())) == 1
+
+
+def test_nuts_on_a_new_model_reads_the_stored_sampling_loop(store):
+    def draws():
+        with _normal_model():
+            trace = pm.sample(50, tune=50, chains=2, random_seed=4, progressbar=False, compute_convergence_checks=False)
+        return np.asarray(trace.posterior["x"])
+
+    before = stored.stats()
+    first = draws()
+    middle = stored.stats()
+    second = draws()
+    after = stored.stats()
+    assert middle["exports"] == before["exports"] + 1
+    assert after["hits"] == middle["hits"] + 1 and after["exports"] == middle["exports"]
+    np.testing.assert_array_equal(first, second)

@@ -363,7 +363,8 @@ def spread_chains(run: Callable, state, keys, data, devices: int | Sequence | No
     state = jax.device_put(state, spread)
     keys = jax.device_put(keys, spread)
     data = jax.device_put(data, whole)
-    return _chain_program(run, mesh), state, keys, data
+    # a program kept on disk (varbayes.stored) is one device's: the mesh's is built from the plain one
+    return _chain_program(getattr(run, "jitted", run), mesh), state, keys, data
 
 
 #: run -> {mesh's devices: program}; an entry goes with its run (the program holds it weakly)

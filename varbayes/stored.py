@@ -38,7 +38,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["StoredProgram", "fingerprint_logdensity", "store_dir", "stats"]
+__all__ = ["StoredProgram", "fingerprint_function", "fingerprint_logdensity", "store_dir", "stats"]
 
 log = logging.getLogger("varbayes")
 
@@ -196,21 +196,39 @@ def fingerprint_logdensity(logdensity_fn: Callable, batch_fn: Callable | None, n
     False
     """
 
+
+    def target(theta, key, data):
+        return logdensity_fn(theta, data if batch_fn is None else batch_fn(key, data, 0))
+
+    digest = fingerprint_function(target, ndim, dtype)
+    return lambda state, key, data, *rest: digest(key, data)
+
+
+def fingerprint_function(fn: Callable, ndim: int, dtype) -> Callable[..., str]:
+    """``digest(*args) -> str``: a hash of the jaxpr of ``fn(theta, *args)`` for a θ of ``ndim`` numbers, per shapes of ``args``.
+
+    The text of the jaxpr and the values of its constants (those of nested
+    jaxprs too): what ``fn`` computes, whatever Python objects it is made of.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> digest = fingerprint_function(lambda theta, x: jnp.sum(theta * x), 2, jnp.float64)
+    >>> digest(jnp.ones(2)) == digest(jnp.zeros(2)), digest(jnp.ones(2)) == digest(jnp.ones((3, 2)))
+    (True, False)
+    """
     memo: dict = {}
 
-    def fingerprint(state, key, data, *rest) -> str:
+    def digest(*args) -> str:
         import jax
 
-        def target(theta, key, data):
-            return logdensity_fn(theta, data if batch_fn is None else batch_fn(key, data, 0))
-
-        leaves, tree = jax.tree_util.tree_flatten((key, data))
+        leaves, tree = jax.tree_util.tree_flatten(args)
         signature = (str(tree), tuple(_aval(jax.typeof(leaf)) for leaf in leaves))
         if signature not in memo:
-            memo[signature] = _jaxpr_digest(jax.make_jaxpr(target)(jax.ShapeDtypeStruct((ndim,), dtype), key, data))
+            memo[signature] = _jaxpr_digest(jax.make_jaxpr(fn)(jax.ShapeDtypeStruct((ndim,), dtype), *args))
         return memo[signature]
 
-    return fingerprint
+    return digest
 
 
 def _jaxpr_digest(closed) -> str:

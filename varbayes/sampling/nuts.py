@@ -34,6 +34,7 @@ from varbayes.parallel import spread_chains
 from varbayes.sampling import adaptation
 from varbayes.sampling.chunks import chunk_runner
 from varbayes.sampling.diagnostics import check_convergence, report_divergences
+from varbayes.stored import StoredProgram, fingerprint_function
 from varbayes.sampling.progress import ChunkProgress
 from varbayes.sampling.stats import NUTSStats, nuts_stats
 
@@ -98,7 +99,16 @@ def _build_runners(compiled, buffer: int, max_treedepth: int, target_accept: flo
         return ChainState(position, warm), record
 
     run = chunk_runner(transition, buffer)
-    return jax.jit(init), jax.jit(run)
+    # the sampling loop is kept on disk across processes (varbayes.stored), found by its settings and
+    # what it computes: the log-density and the constrained values it records
+    digest = fingerprint_function(
+        lambda theta, data: (logdensity(theta, data[0]), constrained(theta, data[1])), n_dims, jnp.result_type(float)
+    )
+    stored = StoredProgram(
+        jax.jit(run), ("nuts", buffer, max_treedepth, target_accept),
+        lambda state, keys, schedule, start, n_steps, data: digest(data),
+    )
+    return jax.jit(init), stored
 
 
 def _buffer_length(total_steps: int) -> int:
