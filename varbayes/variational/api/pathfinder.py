@@ -195,7 +195,7 @@ class PathfinderApproximation(Empirical):
 def _placeholder(size: int) -> Family:
     def init(start, key):
         del key
-        return {"histogram": np.tile(np.asarray(start, dtype=np.float64), (size, 1))}
+        return {"histogram": jnp.tile(jnp.asarray(start, dtype=jnp.result_type(float)), (size, 1))}
 
     particles = families.particles(size, 0.0)
     return particles._replace(init=init)
