@@ -26,6 +26,10 @@ A stored program is called through ``jax.jit(exported.call)``, whose executable
 JAX's cache then holds. What the store cannot export or read is compiled as
 usual, never failed. The files are pickles (the output's pytree structure
 beside the serialized program) and carry the trust of the cache folder.
+varbayes' code is known by its files: a function of varbayes replaced while
+a process runs (a patch for an experiment) is not seen, so run such
+experiments with the cache off (``VARBAYES_COMPILATION_CACHE=0``) or in a
+folder of their own (``VARBAYES_CACHE_DIR``).
 """
 
 from __future__ import annotations
