@@ -35,7 +35,7 @@ from varbayes.variational.api.optimizers import Optimizer
 from varbayes.variational.api.progress import FitProgress, log
 from varbayes.variational.api.report import Convergence, announce, diagnose_at
 from varbayes.variational.core.convergence import IterateMonitor, StopRule, batch_mcse, loss_trend
-from varbayes.variational.core.driver import build_chunk
+from varbayes.variational.core.driver import build_chunk, loop_compiler_options
 from varbayes.variational.core.flows import (
     DEFAULT_FLOW,
     flow_elbo_step,
@@ -306,7 +306,8 @@ class NFVI(Inference):
             step = self._step(self._optimizer, self._n_mc)
             # q's statistics push 128 draws through the flow, about twice a step's own work: read
             # once per segment, they cost a tenth of it (iterates a few steps apart barely differ)
-            cache[key] = (build_chunk(step, buffer, record_states, segment, statistics, canonical_every=segment), buffer)
+            chunk = build_chunk(step, buffer, record_states, segment, statistics, canonical_every=segment)
+            cache[key] = (self._stored(chunk, key, loop_compiler_options(step)), buffer)
         return cache[key]
 
     def _statistics(self):
