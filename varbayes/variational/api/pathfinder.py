@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from varbayes.compile import compile_model
+from varbayes.stored import StoredProgram, fingerprint_function
 from varbayes.config import default_seed
 from varbayes.model.core import Model, modelcontext
 from varbayes.variational.api.approximations import Approximation, Empirical
@@ -379,8 +380,18 @@ class Pathfinder:
         cache = self.approx.logdensity_cache
         key = ("pathfinder_refine", settings)
         if key not in cache:
-            cache[key] = jax.jit(core.refine(self.approx.logdensity_fn, *settings))
+            program = jax.jit(core.refine(self.approx.logdensity_fn, *settings))
+            cache[key] = StoredProgram(program, key, lambda key, result, data: self._fingerprint()(data))
         return cache[key]
+
+    def _fingerprint(self):
+        """A hash of the log-density the programs read, per shapes of its data (:mod:`varbayes.stored`)."""
+        cache = self.approx.logdensity_cache
+        if "fingerprint" not in cache:
+            import pytensor
+
+            cache["fingerprint"] = fingerprint_function(self.approx.logdensity_fn, self.approx.ndim, pytensor.config.floatX)
+        return cache["fingerprint"]
 
     def _program(self):
         """The compiled multi-path program (``maxiter`` is an argument), cached on the model's log-density."""
@@ -406,7 +417,8 @@ class Pathfinder:
                 gtol=self.gtol,
                 maxls=self.maxls,
             )
-            cache[key] = jax.jit(run)
+            # kept on disk across processes (varbayes.stored), found by its settings and the log-density
+            cache[key] = StoredProgram(jax.jit(run), key, lambda key, starts, data, maxiter: self._fingerprint()(data))
         return cache[key]
 
     def _run(self, rng: np.random.Generator, data, maxiter: int) -> core.MultiPathResult:
