@@ -14,7 +14,7 @@ that decides it:
   (an optimizer object without a kind, graph nodes replaced by identity), and
   then nothing is kept;
 * a ``fingerprint`` of what the loop computes that is not varbayes' code: the
-  log-density as the loop reads it, lowered (the model's arithmetic and
+  jaxpr of the log-density as the loop reads it (the model's arithmetic and
   constants, the minibatch drawing);
 * the abstract arguments (pytree structure, shapes, dtypes);
 * varbayes' source (a hash of its modules), the versions of JAX, jaxlib and

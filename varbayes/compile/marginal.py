@@ -27,7 +27,7 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 from pytensor.graph.traversal import ancestors
 
-from varbayes.compile.model import _layout, _total_logp
+from varbayes.compile.model import _layout, _total_logp, device_values
 
 __all__ = [
     "MAX_CONFIGURATIONS",
@@ -214,7 +214,7 @@ class Enumerated:
         values = dict(values)
         theta = np.asarray(values.pop(THETA))
         lead, flat = theta.shape[:-1], theta.reshape(-1, theta.shape[-1])
-        data = tuple(jax.device_put(v.get_value(borrow=True)) for v in self.data_vars)
+        data = device_values(self.data_vars)
         keys = jax.random.split(jax.random.key(0) if key is None else key, len(flat))
         outputs = self._program(key is None)(jnp.asarray(flat), keys, data, batch_size)
         drawn = {name: np.asarray(v).reshape(lead + np.shape(v)[1:]) for name, v in zip(self.output_names, outputs)}
@@ -397,7 +397,7 @@ class JointModel:
         return sum(b.size for b in self.blocks)
 
     def data(self) -> tuple:
-        return tuple(jax.device_put(v.get_value(borrow=True)) for v in self.data_vars)
+        return device_values(self.data_vars)
 
     def initial_theta(self) -> np.ndarray:
         return self.ravel.ravel(self.model.initial_point())
@@ -428,7 +428,7 @@ class JointModel:
         lead = theta.shape[:-1]
         count = int(np.prod(lead, dtype=int))  # not -1: θ may be empty
         theta_flat, k_flat = theta.reshape(count, theta.shape[-1]), k.reshape(count, k.shape[-1])
-        data = self.data() + tuple(jax.device_put(v.get_value(borrow=True)) for v in self._values_data_vars)
+        data = self.data() + device_values(self._values_data_vars)
         keys = jax.random.split(key, len(theta_flat))
         outputs = self._program()(jnp.asarray(theta_flat), jnp.asarray(k_flat), keys, data, batch_size)
         return {name: np.asarray(v).reshape(lead + np.shape(v)[1:]) for name, v in zip(self.output_names, outputs)}

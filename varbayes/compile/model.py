@@ -24,6 +24,21 @@ from varbayes.compile.ravel import Ravel, VarLayout
 __all__ = ["BatchDraw", "CompiledModel", "Stream", "JaxFunction", "build_function", "compile_logdensity", "compile_model"]
 
 
+def device_values(data_vars) -> tuple:
+    """The current values of shared variables, on the device.
+
+    ``device_put``, not ``jnp.asarray``, which compiles a small program per
+    new shape in a new process.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor
+    >>> device_values([pytensor.shared(np.arange(3.0))])[0].tolist()
+    [0.0, 1.0, 2.0]
+    """
+    return tuple(jax.device_put(v.get_value(borrow=True)) for v in data_vars)
+
+
 @dataclass(frozen=True)
 class JaxFunction:
     """A pure JAX function ``fn(theta, data)`` and the shared variables ``data`` holds.
@@ -42,8 +57,7 @@ class JaxFunction:
     cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def data(self) -> tuple:
-        # device_put: jnp.asarray would compile a small program per new shape
-        return tuple(jax.device_put(v.get_value(borrow=True)) for v in self.data_vars)
+        return device_values(self.data_vars)
 
     def __call__(self, theta, data=None, key=None, iteration=0):
         data = self.data() if data is None else data

@@ -34,9 +34,9 @@ from varbayes.parallel import spread_chains
 from varbayes.sampling import adaptation
 from varbayes.sampling.chunks import chunk_runner
 from varbayes.sampling.diagnostics import check_convergence, report_divergences
-from varbayes.stored import StoredProgram, fingerprint_function
 from varbayes.sampling.progress import ChunkProgress
 from varbayes.sampling.stats import NUTSStats, nuts_stats
+from varbayes.stored import StoredProgram, fingerprint_function
 
 __all__ = ["sample", "NUTSStats"]
 
