@@ -7,7 +7,7 @@ import pytest
 
 import varbayes as pm
 from varbayes.variational.core import build_chunk, elbo_step, families, init_state
-from varbayes.variational.core.convergence import IterateMonitor, StopRule, batch_mcse, loss_trend, split_rhat
+from varbayes.variational.core.convergence import IterateMonitor, StopRule, batch_mcse, loss_trend, rank_normalize, split_rhat
 from varbayes.variational.core.precondition import (
     to_model,
     to_whitened,
@@ -39,6 +39,21 @@ def test_split_rhat_floor_makes_frozen_chains_agree():
     np.testing.assert_allclose(split_rhat(frozen, floor=0.01), np.sqrt(0.9))
     drifting = np.linspace(0.0, 1.0, 40).reshape(4, 10, 1)
     assert split_rhat(drifting, floor=0.02)[0] > 2
+
+
+def test_rank_normalize_gives_the_normal_scores_of_the_pooled_ranks():
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(4)
+    for shape in [(4, 8, 3), (4, 32, 2), (4, 33, 1), (2, 5, 4)]:
+        chains = rng.standard_t(3, size=shape)
+        flat = chains.reshape(-1, shape[2])
+        expected = ndtri((rankdata(flat, axis=0) - 0.375) / (flat.shape[0] + 0.25)).reshape(shape)
+        # the standard library's inverse CDF, not scipy's: the same scores to a few units in the last place
+        np.testing.assert_allclose(rank_normalize(chains), expected, rtol=1e-14, atol=1e-15)
+    # ties (which continuous iterates do not have) are broken by position
+    np.testing.assert_array_equal(np.argsort(rank_normalize(np.zeros((1, 5, 1)))[0, :, 0]), np.arange(5))
 
 
 def test_batch_mcse_of_independent_and_correlated_draws():
