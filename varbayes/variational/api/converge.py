@@ -8,6 +8,7 @@ iterates' segment sums and the stop rule decides: go on, lower the step size
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -28,7 +29,7 @@ from varbayes.variational.core.schedule import (
     search_score,
     with_learning_rate,
 )
-from varbayes.variational.core.step import VIState
+from varbayes.variational.core.step import VIState, jitted_init
 
 __all__ = ["DEFAULT_MAX_N", "Convergence", "run_until_converged"]
 
@@ -63,18 +64,39 @@ def _layout(params) -> tuple:
     return treedef, tuple(tuple(np.shape(leaf)) for leaf in leaves)
 
 
+def _split(flat, layout) -> list:
+    """The leaves of a flat vector (``ravel_pytree``'s order), by static slices: JAX's unravel is eager operations."""
+    _, shapes = layout
+    leaves, start = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        leaves.append(flat[start : start + size].reshape(shape))
+        start += size
+    return leaves
+
+
+def _host_unravel(params) -> tuple[int, Callable]:
+    """``(size, unravel)`` of ``params``, where ``unravel`` takes a flat NumPy vector.
+
+    The leaves are cut and converted on the host and put on the device:
+    ``ravel_pytree``'s unravel does the same with eager JAX operations, which
+    compile a program each in a new process. The values are the same.
+    """
+    layout = _layout(params)
+    treedef, shapes = layout
+    dtypes = [jax.numpy.result_type(leaf) for leaf in jax.tree_util.tree_leaves(params)]
+
+    def unravel(flat: np.ndarray):
+        leaves = [jax.device_put(np.asarray(leaf, dtype)) for leaf, dtype in zip(_split(np.asarray(flat), layout), dtypes)]
+        return jax.tree_util.tree_unflatten(treedef, leaves)
+
+    return sum(math.prod(shape) for shape in shapes), unravel
+
+
 @lru_cache(maxsize=64)
 def _scale_program(family, layout):
-    treedef, shapes = layout
-    example = jax.tree_util.tree_unflatten(treedef, [np.zeros(shape) for shape in shapes])
-    _, unravel = ravel_pytree(example)
-    return jax.jit(lambda flat: ravel_pytree(family.scale(unravel(flat)))[0])
-
-
-@lru_cache(maxsize=64)
-def _optimizer_init(optimizer):
-    """``optimizer.init``, jitted; cached per optimizer so that later fits compile nothing."""
-    return jax.jit(optimizer.init)
+    treedef, _ = layout
+    return jax.jit(lambda flat: ravel_pytree(family.scale(jax.tree_util.tree_unflatten(treedef, _split(flat, layout))))[0])
 
 
 def _search(run: _Run, state: VIState, data, bar) -> tuple[VIState, float, int]:
@@ -247,13 +269,13 @@ def run_until_converged(
     run.state = state
     coords = _Coordinates(approx.family, state.params, whiten and schedule)
     run.to_model = coords.to_model
-    flat, unravel = ravel_pytree(state.params)
+    size, unravel = _host_unravel(state.params)
     scale = _Scale(approx.family, state.params)
     step_sizes = [] if learning_rate(state.opt_state) is None else [learning_rate(state.opt_state)]
     search_iterations = 0
     reason, message, check, recoveries = None, None, None, 0
     inner, events = data, []
-    init_optimizer = _optimizer_init(optimizer)
+    init_optimizer = jitted_init(optimizer)
 
     def new_window(model_params, step_size, why: str):
         """Restart at ``model_params`` with ``step_size``, fresh optimizer moments and an empty window."""
@@ -262,7 +284,7 @@ def run_until_converged(
         log.debug(f"iteration {run.offset + run.done:,}: {why}, step size {step_size:.3g}")
         params = coords.enter(model_params)
         # fresh moments: those of a run-away phase would freeze the new steps
-        run.monitor, stage_start, check = IterateMonitor(flat.size, SEGMENT), run.done, None
+        run.monitor, stage_start, check = IterateMonitor(size, SEGMENT), run.done, None
         approx.set_params(model_params)
         step_sizes.append(step_size)
         return VIState(params, with_learning_rate(init_optimizer(params), step_size))
@@ -293,7 +315,7 @@ def run_until_converged(
             else:
                 step_sizes = [step_size]
                 state = VIState(state.params, with_learning_rate(state.opt_state, step_size))
-        run.monitor = IterateMonitor(flat.size, SEGMENT)
+        run.monitor = IterateMonitor(size, SEGMENT)
         stage_start = run.done
         best, whitenings, early_whitenings = _BestWindow(), 0, 0
 

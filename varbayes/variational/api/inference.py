@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 import jax
 import numpy as np
 
 from varbayes.config import default_seed
 from varbayes.model.core import Model, modelcontext
+from varbayes.rng import jax_key
 from varbayes.variational.api.approximations import Approximation, Empirical, FullRank, MeanField
 from varbayes.variational.api.checkpoint import (
     DEFAULT_CHECKPOINT_EVERY,
@@ -23,6 +25,7 @@ from varbayes.variational.api.loop import run_fit
 from varbayes.variational.api.optimizers import adagrad_window, as_optimizer, program_key
 from varbayes.stored import StoredProgram, fingerprint_logdensity
 from varbayes.variational.core import asvgd_step, build_chunk, elbo_step, init_state, svgd_step
+from varbayes.variational.core.step import VIState, jitted_init
 from varbayes.variational.core.driver import loop_compiler_options
 from varbayes.variational.core.convergence import StopRule
 from varbayes.variational.core.precondition import identity, whiten_batch_fn, whiten_logdensity
@@ -63,7 +66,7 @@ class Inference:
 
     def __init__(self, approx: Approximation, random_seed: int | None = None):
         self.approx = approx
-        self._key = jax.random.key(default_seed(random_seed))
+        self._key = jax_key(default_seed(random_seed))  # jax.random.key would compile a program
         self.state = None
         self._callbacks = None
         self._optimizer = None
@@ -152,7 +155,13 @@ class Inference:
         self._whiten = auto and self.approx.family.whitening is not None
         self._step_config = (program, n_mc, self.approx.replacements_key(), self._whiten)
         self._optimizer, self._n_mc = optimizer, n_mc
-        self.state = init_state(self.approx.jax_params, optimizer)
+        if auto and total_grad_norm_constraint is None:
+            # adaptive_adam gives one object per step size: its init, jitted once, serves every
+            # fit, where eager it would compile a small program per operation in a new process
+            params = self.approx.jax_params
+            self.state = VIState(params, jitted_init(optimizer)(params))
+        else:
+            self.state = init_state(self.approx.jax_params, optimizer)
 
     def fit(
         self,
@@ -373,9 +382,23 @@ def _unwhitened(family, params, data, refresh):
 
 def _narrowed(family, params):
     """``params`` with the same mean and standard deviations ``INITIAL_SCALE``."""
-    mean = family.mean(params)
-    factor = INITIAL_SCALE / family.std(params)
-    return family.affine(params, (1.0 - factor) * mean, factor)
+    try:
+        narrow = _narrowing(family)
+    except TypeError:  # a family with an unhashable field: compiled for this call only
+        narrow = _narrowing.__wrapped__(family)
+    return narrow(params)
+
+
+@lru_cache(maxsize=64)
+def _narrowing(family):
+    """:func:`_narrowed` for ``family`` as one jitted program (eager, each operation compiles its own)."""
+
+    def narrow(params):
+        mean = family.mean(params)
+        factor = INITIAL_SCALE / family.std(params)
+        return family.affine(params, (1.0 - factor) * mean, factor)
+
+    return jax.jit(narrow)
 
 
 def _check_checkpoint(checkpoint, every, resume):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -40,7 +41,8 @@ def adaptive_adam(step_size: float = 0.1) -> optax.GradientTransformation:
 
     Examples
     --------
-    >>> import jax.numpy as jnp
+    >>> import jax
+import jax.numpy as jnp
     >>> opt = adaptive_adam(0.1)
     >>> state = with_learning_rate(opt.init(jnp.zeros(2)), 0.01)
     >>> learning_rate(state)
@@ -73,7 +75,7 @@ def with_learning_rate(opt_state, value: float):
     def replace(state):
         if hasattr(state, "hyperparams"):
             old = state.hyperparams["learning_rate"]
-            return state._replace(hyperparams={**state.hyperparams, "learning_rate": jnp.asarray(value, old.dtype)})
+            return state._replace(hyperparams={**state.hyperparams, "learning_rate": _scalar(value, old.dtype)})
         if isinstance(state, tuple) and not hasattr(state, "_fields"):
             return tuple(replace(inner) for inner in state)
         return state
@@ -81,6 +83,13 @@ def with_learning_rate(opt_state, value: float):
     if _find(opt_state) is None:
         raise ValueError("this optimizer state holds no learning rate to set")
     return replace(opt_state)
+
+
+def _scalar(value, dtype):
+    """``jnp.asarray(value, dtype)``; for a number on the host a transfer, where jnp.asarray compiles a conversion."""
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return jax.device_put(np.asarray(value, dtype))
+    return jnp.asarray(value, dtype)
 
 
 def search_score(losses: np.ndarray) -> float:

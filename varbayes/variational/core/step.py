@@ -9,6 +9,7 @@ follow epochs, which span chunks).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -30,6 +31,17 @@ class VIState(NamedTuple):
 
 def init_state(params, optimizer: optax.GradientTransformation) -> VIState:
     return VIState(params, optimizer.init(params))
+
+
+@lru_cache(maxsize=64)
+def jitted_init(optimizer: optax.GradientTransformation) -> Callable:
+    """``optimizer.init``, jitted; cached per optimizer object, so that later fits with it compile nothing.
+
+    Only for optimizers that live long (one object per setting): each new
+    object costs a compilation, where the eager init's small programs are
+    shared by all.
+    """
+    return jax.jit(optimizer.init)
 
 
 class BatchedStep(NamedTuple):
