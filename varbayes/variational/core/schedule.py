@@ -41,8 +41,7 @@ def adaptive_adam(step_size: float = 0.1) -> optax.GradientTransformation:
 
     Examples
     --------
-    >>> import jax
-import jax.numpy as jnp
+    >>> import jax.numpy as jnp
     >>> opt = adaptive_adam(0.1)
     >>> state = with_learning_rate(opt.init(jnp.zeros(2)), 0.01)
     >>> learning_rate(state)
