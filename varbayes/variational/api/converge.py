@@ -29,7 +29,7 @@ from varbayes.variational.core.schedule import (
     search_score,
     with_learning_rate,
 )
-from varbayes.variational.core.step import VIState, jitted_init
+from varbayes.variational.core.step import VIState, jitted_init, placed_like
 
 __all__ = ["DEFAULT_MAX_N", "Convergence", "run_until_converged"]
 
@@ -78,7 +78,8 @@ def _split(flat, layout) -> list:
 def _host_unravel(params) -> tuple[int, Callable]:
     """``(size, unravel)`` of ``params``, where ``unravel`` takes a flat NumPy vector.
 
-    The leaves are cut and converted on the host and put on the device:
+    The leaves are cut and converted on the host and put on the device of
+    ``params`` (:func:`~varbayes.variational.core.step.placed_like`):
     ``ravel_pytree``'s unravel does the same with eager JAX operations, which
     compile a program each in a new process. The values are the same.
     """
@@ -87,8 +88,8 @@ def _host_unravel(params) -> tuple[int, Callable]:
     dtypes = [jax.numpy.result_type(leaf) for leaf in jax.tree_util.tree_leaves(params)]
 
     def unravel(flat: np.ndarray):
-        leaves = [jax.device_put(np.asarray(leaf, dtype)) for leaf, dtype in zip(_split(np.asarray(flat), layout), dtypes)]
-        return jax.tree_util.tree_unflatten(treedef, leaves)
+        leaves = [np.asarray(leaf, dtype) for leaf, dtype in zip(_split(np.asarray(flat), layout), dtypes)]
+        return placed_like(jax.tree_util.tree_unflatten(treedef, leaves), params)
 
     return sum(math.prod(shape) for shape in shapes), unravel
 

@@ -25,7 +25,7 @@ from varbayes.variational.api.loop import run_fit
 from varbayes.variational.api.optimizers import adagrad_window, as_optimizer, program_key
 from varbayes.stored import StoredProgram, fingerprint_logdensity
 from varbayes.variational.core import asvgd_step, build_chunk, elbo_step, init_state, svgd_step
-from varbayes.variational.core.step import VIState, jitted_init
+from varbayes.variational.core.step import VIState, committed, jitted_init
 from varbayes.variational.core.driver import loop_compiler_options
 from varbayes.variational.core.convergence import StopRule
 from varbayes.variational.core.precondition import identity, whiten_batch_fn, whiten_logdensity
@@ -158,7 +158,8 @@ class Inference:
         if auto and total_grad_norm_constraint is None:
             # adaptive_adam gives one object per step size: its init, jitted once, serves every
             # fit, where eager it would compile a small program per operation in a new process
-            params = self.approx.jax_params
+            # committed, as the loop's parameters are when a new window initialises it again
+            params = committed(self.approx.jax_params)
             self.state = VIState(params, jitted_init(optimizer)(params))
         else:
             self.state = init_state(self.approx.jax_params, optimizer)
@@ -317,9 +318,14 @@ class Inference:
 
     def _run_with(self, key, n, callbacks, progressbar, limits, search):
         self.state = self.state._replace(params=self.approx.jax_params)
+        data = self._data()
         if self._placement is not None:
             self.state = self._placement.replicate(self.state)
-        data = self._data()
+        else:
+            # committed to their device, as the loop's outputs are: the programs that see both
+            # (to the model's coordinates, the optimizer's init) are then lowered once, and
+            # the loop's calls do not commit the key and the data again each time
+            self.state, key, data = committed((self.state, key, data))
         streams = self.approx.streaming_minibatches()
         refresh = None
         if streams:

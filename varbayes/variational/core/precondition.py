@@ -21,8 +21,10 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from varbayes.variational.core.families import Family
+from varbayes.variational.core.step import placed_like
 
 __all__ = ["Whitening", "identity", "whitening_of", "whiten_logdensity", "whiten_batch_fn", "to_model", "to_whitened"]
 
@@ -38,6 +40,8 @@ class Whitening(NamedTuple):
 def identity(family: Family, params) -> Whitening:
     """The map that changes nothing, in the form (diagonal or triangular) ``family`` whitens with.
 
+    Its arrays are placed like those of ``params``.
+
     Examples
     --------
     >>> from varbayes.variational.core.families import full_rank
@@ -45,9 +49,15 @@ def identity(family: Family, params) -> Whitening:
     >>> identity(fam, fam.init(jnp.zeros(2), None)).factor.shape
     (2, 2)
     """
-    factor = family.whitening(params)[1]
+    # the factor's shape only, and the constants made on the host: eager, each of these
+    # operations would compile a small program in a new process
+    factor = jax.eval_shape(lambda p: family.whitening(p)[1], params)
     dim = factor.shape[0]
-    return Whitening(jnp.zeros(dim), jnp.ones(dim) if factor.ndim == 1 else jnp.eye(dim), jnp.zeros(()))
+    dtype = jnp.result_type(float)
+    host = Whitening(
+        np.zeros(dim, dtype), np.ones(dim, dtype) if len(factor.shape) == 1 else np.eye(dim, dtype=dtype), np.zeros((), dtype)
+    )
+    return placed_like(host, params)
 
 
 def _diagonal(factor) -> jax.Array:
