@@ -109,6 +109,9 @@ class StoredProgram:
         self.compiler_options = compiler_options
         #: (callable of the leaves, output structure) per signature; None: use ``jitted``
         self._programs: dict = {}
+        #: the same per (tree, avals) as objects: the signature's text costs more than a chunk's
+        #: other Python work, and a fit calls its loop dozens of times
+        self._seen: dict = {}
 
     def __call__(self, *args):
         folder = store_dir()
@@ -119,10 +122,14 @@ class StoredProgram:
         leaves, in_tree = jax.tree_util.tree_flatten(args)
         # jax.typeof, not jnp.asarray: converting a Python number compiles a small program
         avals = [jax.typeof(leaf) for leaf in leaves]
-        signature = (str(in_tree), tuple(_aval(aval) for aval in avals))
-        if signature not in self._programs:
-            self._programs[signature] = self._program(folder, args, avals, in_tree, signature)
-        program = self._programs[signature]
+        seen = (in_tree, tuple(avals))
+        if seen in self._seen:
+            program = self._seen[seen]
+        else:
+            signature = (str(in_tree), tuple(_aval(aval) for aval in avals))
+            if signature not in self._programs:
+                self._programs[signature] = self._program(folder, args, avals, in_tree, signature)
+            program = self._seen[seen] = self._programs[signature]
         if program is None:
             return self.jitted(*args)
         call, out_tree = program
