@@ -157,8 +157,8 @@ class Inference:
         self._optimizer, self._n_mc = optimizer, n_mc
         if auto and total_grad_norm_constraint is None:
             # adaptive_adam gives one object per step size: its init, jitted once, serves every
-            # fit, where eager it would compile a small program per operation in a new process
-            # committed, as the loop's parameters are when a new window initialises it again
+            # fit (eager, each operation would compile a small program in a new process). The
+            # parameters are committed, as the loop's are when a new window initialises it again.
             params = committed(self.approx.jax_params)
             self.state = VIState(params, jitted_init(optimizer)(params))
         else:

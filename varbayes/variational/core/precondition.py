@@ -54,10 +54,8 @@ def identity(family: Family, params) -> Whitening:
     factor = jax.eval_shape(lambda p: family.whitening(p)[1], params)
     dim = factor.shape[0]
     dtype = jnp.result_type(float)
-    host = Whitening(
-        np.zeros(dim, dtype), np.ones(dim, dtype) if len(factor.shape) == 1 else np.eye(dim, dtype=dtype), np.zeros((), dtype)
-    )
-    return placed_like(host, params)
+    unit = np.ones(dim, dtype) if len(factor.shape) == 1 else np.eye(dim, dtype=dtype)
+    return placed_like(Whitening(np.zeros(dim, dtype), unit, np.zeros((), dtype)), params)
 
 
 def _diagonal(factor) -> jax.Array:
