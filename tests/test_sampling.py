@@ -427,15 +427,54 @@ def test_plots_with_agg(mixture_model):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["pdb_kidiq", "pdb_arK"])
-def test_mean_acceptance_after_tuning_matches_target_accept(name):
-    """The step size adapts to the target: mean acceptance of the draws within 0.02 of target_accept."""
+@pytest.mark.parametrize(
+    "name, target",
+    [("pdb_kidiq", 0.9), ("pdb_arK", 0.9), ("pdb_kidiq", 0.8), ("pdb_arK", 0.8), ("pdb_mesquite", 0.8)],
+)
+def test_mean_acceptance_after_tuning_matches_target_accept(name, target):
+    """The step size adapts to the target: mean acceptance of the draws within 0.02 of target_accept.
+
+    At 0.8, per-chain dual averaging alone ended 0.03 above on arK (0.832 over 6 seeds).
+    """
     from benchmarks import accuracy_models as am
 
     with am.MODELS[name]():
-        trace = pm.sample(1000, tune=1000, chains=4, target_accept=0.9, progressbar=False, random_seed=1)
+        trace = pm.sample(1000, tune=1000, chains=4, target_accept=target, progressbar=False, random_seed=1)
     acceptance = float(trace.sample_stats["acceptance_rate"].mean())
-    assert acceptance == pytest.approx(0.9, abs=0.02)
+    assert acceptance == pytest.approx(target, abs=0.02)
+    # one step size for every chain after tuning, the average of the terminal window's
+    step = trace.sample_stats["step_size"].values
+    np.testing.assert_array_equal(step, step[0, 0])
+    np.testing.assert_array_equal(trace.sample_stats["step_size_bar"].values, step)
+
+
+def test_warmup_schedule_has_a_terminal_window_whose_second_half_is_averaged():
+    from varbayes.sampling import adaptation
+
+    rows = adaptation.schedule(1000, 1000, 2048)
+    stages = rows[:1000, 0]
+    last_metric_update = int(np.flatnonzero(rows[:, 1])[-1])
+    assert last_metric_update == 799
+    assert np.all(stages[800:] == adaptation.TERMINAL) and not np.any(stages[:800] == adaptation.TERMINAL)
+    assert np.flatnonzero(rows[:, 3]).tolist() == list(range(900, 1000))
+    assert np.all(rows[1000:, 0] == adaptation.FIXED) and rows[999, 2] == 1
+    # short warmups: Stan's resized windows, the final buffer is the terminal window
+    short = adaptation.schedule(100, 10, 128)
+    assert np.any(short[:100, 0] == adaptation.TERMINAL) and short[99, 3] == 1
+    # under 20 steps: no metric windows, no terminal window (dual averaging alone)
+    tiny = adaptation.schedule(15, 10, 32)
+    assert not np.any(tiny[:, 0] == adaptation.TERMINAL) and not np.any(tiny[:, 1])
+
+
+@pytest.mark.parametrize("tune", [15, 100])
+def test_short_warmups_end_with_a_finite_step_size_the_draws_use(tune):
+    with pm.Model() as model:
+        pm.Normal("x", 0.0, 2.0, shape=3)
+    trace = sample(50, tune=tune, chains=2, random_seed=4, progressbar=False, model=model)
+    step = trace.sample_stats["step_size"].values
+    assert np.all(np.isfinite(step)) and np.all(step > 0)
+    assert np.all(step == step[:, :1])
+    np.testing.assert_allclose(trace.sample_stats["step_size_bar"].values, step, rtol=1e-12)
 
 
 def test_find_map_goes_on_where_the_optimiser_stopped_with_a_large_gradient():

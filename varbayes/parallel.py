@@ -337,8 +337,9 @@ def spread_chains(run: Callable, state, keys, data, devices: int | Sequence | No
     ``run(state, keys, schedule, start, n_steps, data)`` advances every chain
     (the leading axis of ``state`` and ``keys``, vectorised); on a mesh each
     device runs it on its own chains, the data replicated, so chains never
-    wait for each other's trajectories and nothing crosses devices until
-    the draws come back to the host. On one device (``devices`` ``None`` or
+    wait for each other's trajectories; only the warmup's terminal window
+    averages two scalars over all chains at each of its steps (the shared
+    step size, :mod:`varbayes.sampling.adaptation`). On one device (``devices`` ``None`` or
     ``1``) everything is returned as it is.
 
     Examples
@@ -388,7 +389,7 @@ def _chain_program(run: Callable, mesh) -> Callable:
             mesh=mesh,
             in_specs=(chains, chains, whole, whole, whole, whole),
             out_specs=chains,
-            # each device's chains run their own loops; nothing is reduced across devices
+            # each device's chains run their own loops; only the warmup's terminal window reduces across devices
             check_vma=False,
         )
     )

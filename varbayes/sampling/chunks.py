@@ -12,6 +12,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from varbayes.sampling.adaptation import CHAIN_AXIS
+
 __all__ = ["chunk_runner"]
 
 
@@ -61,6 +63,7 @@ def chunk_runner(transition: Callable, buffer: int) -> Callable:
 
             return jax.lax.fori_loop(0, n_steps, body, (state, out))
 
-        return jax.vmap(one_chain)(state, keys)
+        # named: the warmup's terminal window averages over the chains
+        return jax.vmap(one_chain, axis_name=CHAIN_AXIS)(state, keys)
 
     return run

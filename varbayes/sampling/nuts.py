@@ -281,9 +281,9 @@ def sample(
         Groups ``posterior`` (constrained free variables and deterministics,
         dims ``(chain, draw, ...)``), ``sample_stats`` and ``observed_data``.
         ``sample_stats`` holds, per draw and with PyMC's names: ``lp``,
-        ``diverging``, ``energy``, ``step_size``, ``step_size_bar`` (dual
-        averaging's averaged step size: the one sampling uses once tuning
-        ends), ``tree_depth`` (trajectory
+        ``diverging``, ``energy``, ``step_size``, ``step_size_bar`` (the
+        averaged step size of the adaptation: the one sampling uses once
+        tuning ends), ``tree_depth`` (trajectory
         doublings), ``n_steps`` (leapfrog steps), ``acceptance_rate`` (mean
         Metropolis acceptance over the trajectory) and
         ``reached_max_treedepth`` (``tree_depth >= max_treedepth``: the

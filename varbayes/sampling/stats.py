@@ -7,6 +7,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from varbayes.sampling.adaptation import averaged_step_size
+
 __all__ = ["NUTSStats", "nuts_stats"]
 
 
@@ -32,7 +34,9 @@ def nuts_stats(lp, info, warm, max_treedepth: int) -> NUTSStats:
     >>> from types import SimpleNamespace as NS
     >>> info = NS(is_divergent=False, energy=1.0, num_trajectory_expansions=10, num_integration_steps=1023,
     ...           acceptance_rate=0.9)
-    >>> warm = NS(step_size=0.5, step_size_state=NS(log_step_size_avg=0.0))
+    >>> from varbayes.sampling.adaptation import warmup
+    >>> init, _ = warmup(0.8)
+    >>> warm = init(2, 0.5, jnp.ones(2))._replace(step_size_state=NS(log_step_size_avg=0.0))
     >>> s = nuts_stats(-3.0, info, warm, max_treedepth=10)
     >>> float(s.step_size_bar), bool(s.reached_max_treedepth)
     (1.0, True)
@@ -42,8 +46,7 @@ def nuts_stats(lp, info, warm, max_treedepth: int) -> NUTSStats:
         diverging=info.is_divergent,
         energy=info.energy,
         step_size=warm.step_size,
-        # dual averaging's averaged step size: the one sampling uses once tuning ends
-        step_size_bar=jnp.exp(warm.step_size_state.log_step_size_avg),
+        step_size_bar=averaged_step_size(warm),
         tree_depth=info.num_trajectory_expansions,
         n_steps=info.num_integration_steps,
         acceptance_rate=info.acceptance_rate,
