@@ -137,3 +137,46 @@ def test_nuts_on_a_new_model_reads_the_stored_sampling_loop(store):
     assert middle["exports"] == before["exports"] + 1
     assert after["hits"] == middle["hits"] + 1 and after["exports"] == middle["exports"]
     np.testing.assert_array_equal(first, second)
+
+
+LOWERINGS = textwrap.dedent(
+    """
+    import json
+    import jax
+    import numpy as np
+    import varbayes as pm
+
+    lowered = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, seconds, **kwargs: lowered.append(event) if event.endswith("jaxpr_to_mlir_module_duration") else None
+    )
+    y = np.random.default_rng(0).normal(1.0, 2.0, size=50)
+    with pm.Model():
+        mu = pm.Normal("mu", 0.0, 10.0)
+        sd = pm.HalfNormal("sd", 5.0)
+        pm.Normal("y", mu, sd, observed=y)
+        approx = pm.fit(n=None, random_seed=1, progressbar=False)
+    print(json.dumps({"lowered": len(lowered), "iterations": approx.convergence.iterations,
+                      "mean": np.asarray(approx.mean.eval()).tolist()}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_fit_that_stops_by_itself_lowers_few_programs_in_a_new_process(tmp_path):
+    # A warm fit(n=None) in a new process traces and lowers only a handful of small programs
+    # (the family's init, the optimizer's init, the narrowing of q, the maps between whitened and
+    # model coordinates, the parameters' units) besides the stored loop: eager JAX operations
+    # would each add one, and a function jitted before a change of JAX's tracing context (an
+    # import of jax.extend, say) would be lowered twice.
+    env = {**os.environ, "VARBAYES_CACHE_DIR": str(tmp_path), "JAX_PLATFORMS": "cpu"}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    env.pop("VARBAYES_COMPILATION_CACHE", None)
+    runs = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", LOWERINGS], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    cold, warm = runs
+    assert warm["iterations"] == cold["iterations"] and warm["mean"] == cold["mean"]
+    assert warm["lowered"] <= 8, warm["lowered"]
