@@ -210,7 +210,7 @@ class Approximation:
         """
         if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
             raise ValueError(f"draws must be a positive integer, got {draws!r}")
-        key = jax.random.key(default_seed(random_seed))
+        key = jax_key(default_seed(random_seed))  # jax.random.key would compile a program
         values, theta = sample_constrained(
             self.compiled, self.family.sample, self._params, key, int(draws), include_transformed or include_log_density
         )
