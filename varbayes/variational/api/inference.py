@@ -23,9 +23,9 @@ from varbayes.variational.api.checkpoint import (
 from varbayes.variational.api.converge import DEFAULT_MAX_N, run_until_converged
 from varbayes.variational.api.loop import run_fit
 from varbayes.variational.api.optimizers import adagrad_window, as_optimizer, program_key
-from varbayes.stored import StoredProgram, fingerprint_logdensity
+from varbayes.stored import StoredProgram, committed, fingerprint_logdensity
 from varbayes.variational.core import asvgd_step, build_chunk, elbo_step, init_state, svgd_step
-from varbayes.variational.core.step import VIState, committed, jitted_init
+from varbayes.variational.core.step import VIState, jitted_init
 from varbayes.variational.core.driver import loop_compiler_options
 from varbayes.variational.core.convergence import StopRule
 from varbayes.variational.core.precondition import identity, whiten_batch_fn, whiten_logdensity

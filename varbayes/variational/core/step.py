@@ -33,23 +33,6 @@ def init_state(params, optimizer: optax.GradientTransformation) -> VIState:
     return VIState(params, optimizer.init(params))
 
 
-def committed(tree):
-    """``tree`` with its uncommitted JAX arrays committed to the device they are on.
-
-    A jitted function is lowered (and its executable looked up) once per
-    placement of its arguments: the loop's outputs are committed, so the
-    values that meet them in the same programs are committed too.
-    """
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    loose = [i for i, leaf in enumerate(leaves) if isinstance(leaf, jax.Array) and not leaf.committed]
-    if loose:
-        # one batched transfer: a device_put per leaf costs ~0.1 ms of Python each
-        placed = jax.device_put([leaves[i] for i in loose], [leaves[i].sharding for i in loose])
-        for i, leaf in zip(loose, placed):
-            leaves[i] = leaf
-    return jax.tree_util.tree_unflatten(treedef, leaves)
-
-
 def placed_like(tree, like):
     """``tree`` (host values) on the device of ``like``'s arrays: committed where they are, replicated like them.
 
