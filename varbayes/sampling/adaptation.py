@@ -137,12 +137,12 @@ def warmup(target_accept: float):
     at the mean of their dual-averaging averages and moved by
     ``x += TERMINAL_GAIN * (mean acceptance of the chains - target_accept)``;
     the final step size is ``exp`` of the mean of ``x`` over the window's
-    second half. Two biases of per-chain dual averaging go with it: its
-    iterates scatter, so the step at their average accepts more than the
-    target (acceptance is concave in log step size); and each chain's step
-    fits the few regions that chain saw in a short window, which, for
-    posteriors whose acceptance changes from region to region, spreads the
-    chains' steps and lowers their mean acceptance after warmup. At
+    second half. This removes two biases of per-chain dual averaging to the
+    end: its iterates scatter, so the step at their average accepts more
+    than the target (acceptance is concave in log step size); and each
+    chain's step fits the few regions that chain saw in a short window,
+    which, for posteriors whose acceptance changes from region to region,
+    spreads the chains' steps and lowers their mean acceptance after warmup. At
     ``target_accept=0.8`` on posteriordb's arK (12 seeds) the mean
     acceptance after warmup goes from 0.832 to 0.802 and on gp_pois_regr
     from 0.789 to 0.791 (6 seeds before, 12 after).
