@@ -7,8 +7,6 @@ into PyTensor shared variables (``shared_params``), which is what makes
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,6 +19,7 @@ from varbayes.config import default_seed, quick_eval_mode
 from varbayes.model.core import Model, modelcontext
 from varbayes.variational.api.draws import sample_constrained
 from varbayes.variational.core import families
+from varbayes.variational.core.step import program_per_object
 
 __all__ = ["Approximation", "MeanField", "FullRank", "LowRank", "Empirical"]
 
@@ -334,20 +333,13 @@ class Approximation:
         return plot_hist(self, ax=ax, smooth=smooth, **kwargs)
 
 
+@program_per_object
 def _family_init(family):
     """``init(theta0, key)``: the family's first parameters, from ``fold_in(key, 1)``, as one compiled program.
 
     Eager, the key's folding and the family's array operations compile a
     small program each (five or six, ~40 ms of a first fit in a new process).
     """
-    try:
-        return _jitted_init(family)
-    except TypeError:  # a family with an unhashable field: compiled for this call only
-        return _jitted_init.__wrapped__(family)
-
-
-@lru_cache(maxsize=64)
-def _jitted_init(family):
     return jax.jit(lambda theta, key: family.init(theta, jax.random.fold_in(key, 1)))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 
 import jax
 import numpy as np
@@ -25,7 +24,7 @@ from varbayes.variational.api.loop import run_fit
 from varbayes.variational.api.optimizers import adagrad_window, as_optimizer, program_key
 from varbayes.stored import StoredProgram, committed, fingerprint_logdensity
 from varbayes.variational.core import asvgd_step, build_chunk, elbo_step, init_state, svgd_step
-from varbayes.variational.core.step import VIState, jitted_init
+from varbayes.variational.core.step import VIState, jitted_init, program_per_object
 from varbayes.variational.core.driver import loop_compiler_options
 from varbayes.variational.core.convergence import StopRule
 from varbayes.variational.core.precondition import identity, whiten_batch_fn, whiten_logdensity
@@ -388,14 +387,10 @@ def _unwhitened(family, params, data, refresh):
 
 def _narrowed(family, params):
     """``params`` with the same mean and standard deviations ``INITIAL_SCALE``."""
-    try:
-        narrow = _narrowing(family)
-    except TypeError:  # a family with an unhashable field: compiled for this call only
-        narrow = _narrowing.__wrapped__(family)
-    return narrow(params)
+    return _narrowing(family)(params)
 
 
-@lru_cache(maxsize=64)
+@program_per_object
 def _narrowing(family):
     """:func:`_narrowed` for ``family`` as one jitted program (eager, each operation compiles its own)."""
 

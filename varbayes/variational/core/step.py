@@ -9,7 +9,7 @@ follow epochs, which span chunks).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, wraps
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -45,7 +45,32 @@ def placed_like(tree, like):
     return jax.device_put(tree, ref.sharding)
 
 
-@lru_cache(maxsize=64)
+def program_per_object(build: Callable) -> Callable:
+    """``build(obj)`` (a jitted program), cached per ``obj``; an unhashable ``obj`` gets one for its call only.
+
+    For the small programs a fit runs once around its loop (first
+    parameters, an optimizer's init): eager, each of their operations would
+    compile a program of its own in a new process.
+
+    Examples
+    --------
+    >>> scale = program_per_object(lambda factors: jax.jit(lambda x: factors[0] * x))
+    >>> scale((2.0,)) is scale((2.0,)), scale([2.0]) is scale([2.0]), float(scale([2.0])(3.0))  # a list: unhashable
+    (True, False, 6.0)
+    """
+    cached = lru_cache(maxsize=64)(build)
+
+    @wraps(build)
+    def program(obj):
+        try:
+            return cached(obj)
+        except TypeError:  # unhashable: compiled for this call only
+            return build(obj)
+
+    return program
+
+
+@program_per_object
 def jitted_init(optimizer: optax.GradientTransformation) -> Callable:
     """``optimizer.init``, jitted; cached per optimizer object, so that later fits with it compile nothing.
 
