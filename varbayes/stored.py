@@ -151,7 +151,7 @@ class StoredProgram:
         if seen in self._seen:
             program = self._seen[seen]
         else:
-            signature = (str(in_tree), tuple(_aval(aval) for aval in avals))
+            signature = _signature(in_tree, avals)
             if signature not in self._programs:
                 self._programs[signature] = self._program(folder, args, avals, in_tree, signature)
             program = self._seen[seen] = self._programs[signature]
@@ -228,7 +228,6 @@ def fingerprint_logdensity(logdensity_fn: Callable, batch_fn: Callable | None, n
     False
     """
 
-
     def target(theta, key, data):
         return logdensity_fn(theta, data if batch_fn is None else batch_fn(key, data, 0))
 
@@ -255,7 +254,7 @@ def fingerprint_function(fn: Callable, ndim: int, dtype) -> Callable[..., str]:
         import jax
 
         leaves, tree = jax.tree_util.tree_flatten(args)
-        signature = (str(tree), tuple(_aval(jax.typeof(leaf)) for leaf in leaves))
+        signature = _signature(tree, [jax.typeof(leaf) for leaf in leaves])
         if signature not in memo:
             memo[signature] = _jaxpr_digest(jax.make_jaxpr(fn)(jax.ShapeDtypeStruct((ndim,), dtype), *args))
         return memo[signature]
@@ -293,8 +292,9 @@ def _jaxpr_digest(closed) -> str:
     return digest.hexdigest()
 
 
-def _aval(aval) -> tuple:
-    return (str(aval.dtype), tuple(aval.shape), bool(aval.weak_type))
+def _signature(tree, avals) -> tuple:
+    """Arguments' abstract signature as text: pytree structure, then dtype, shape and weak type of each leaf."""
+    return (str(tree), tuple((str(aval.dtype), tuple(aval.shape), bool(aval.weak_type)) for aval in avals))
 
 
 def _environment() -> str:
