@@ -186,10 +186,12 @@ def warmup(target_accept: float):
             return s
 
         def terminal(s):
-            # the stage is the same for every chain, so the chains meet here only in the terminal window
-            start = _mean_over_chains(s.step_size_state.log_step_size_avg)
+            # the stage is the same for every chain, so the chains meet here only in the terminal
+            # window, once a step: the dual-averaging averages (the start) and the acceptances
+            pair = jnp.stack([s.step_size_state.log_step_size_avg, acceptance_rate])
+            start, mean_acceptance = _mean_over_chains(pair)
             x = jnp.where(s.terminal_steps == 0, start, s.terminal_log_step)
-            x = x + TERMINAL_GAIN * (_mean_over_chains(acceptance_rate) - target_accept)
+            x = x + TERMINAL_GAIN * (mean_acceptance - target_accept)
             averaged = row[3] > 0
             return s._replace(
                 terminal_steps=s.terminal_steps + 1,
