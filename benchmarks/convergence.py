@@ -94,7 +94,9 @@ def stop_ratio(name: str, method: str, seed: int, stop_at: int) -> dict:
 
     def patched(approx, *args, **kwargs):
         holder["approx"] = approx
-        kwargs.update(rule=StopRule(stop=False), observe=observe, max_n=10 * stop_at)
+        # the inference's own rule (a mean field's MCSE target differs from a full rank's), never stopping
+        rule = kwargs.get("rule") or StopRule()
+        kwargs.update(rule=rule._replace(stop=False), observe=observe, max_n=10 * stop_at)
         return original(approx, *args, **kwargs)
 
     inference.run_until_converged = patched
