@@ -177,10 +177,12 @@ class _Run:
         tic = time.perf_counter()
         phase = self.monitor.phase if self.monitor is not None else 0
         result = self.chunk(state, self.key, data, offset + done, steps, phase)
-        n_done = int(result.n_done)
-        losses = np.asarray(result.losses)[:n_done]  # slicing on the host: no compile per length
+        # one transfer for the chunk's small outputs: a fit that stops by itself returns to
+        # Python dozens of times, and each array read on its own waits and copies separately
+        n_done, losses, finite, sums = jax.device_get((result.n_done, result.losses, result.finite, result.segment_sums))
+        n_done, finite = int(n_done), bool(finite)
+        losses = losses[:n_done]  # slicing on the host: no compile per length
         elapsed = time.perf_counter() - tic
-        finite = bool(result.finite)
         n_good = n_done if finite else n_done - 1
         self.scores[done : done + n_good] = losses[:n_good]
         if not finite:
@@ -191,7 +193,7 @@ class _Run:
                 "total_grad_norm_constraint, or a better-scaled model."
             )
         if self.monitor is not None:
-            self.monitor.add(np.asarray(result.segment_sums), n_done)
+            self.monitor.add(sums, n_done)
         if self.per_iteration:
             return self._replay(state, result, n_done)
         state = self.commit(result.state, n_done)
