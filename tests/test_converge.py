@@ -106,6 +106,38 @@ def test_monitor_window_is_the_recent_half():
     assert not check.stationary  # a trend
 
 
+def _ar1_iterates(n, tau, sd, size, seed):
+    """A stationary AR(1) path with correlation time ``tau`` iterations: Adam's iterates around an optimum."""
+    rng = np.random.default_rng(seed)
+    phi = np.exp(-1.0 / tau)
+    x = np.zeros((n, size))
+    for i in range(1, n):
+        x[i] = phi * x[i - 1] + sd * np.sqrt(1 - phi**2) * rng.normal(size=size)
+    return x
+
+
+@pytest.mark.parametrize("method, sd, tau", [("advi", 0.1, 30.0), ("fullrank_advi", 0.05, 20.0)])
+def test_correlated_stationary_iterates_pass_and_a_drift_does_not(method, sd, tau):
+    # iterates correlated over tau iterations (Adam's at step size ~1 / tau), sd posterior sd around
+    # the optimum, 10 parameters, a window of 500 iterations: the batch means' R-hat is 1.4-1.6
+    with pm.Model() as model:
+        pm.Normal("x", 0.0, 1.0)
+    rule = (pm.ADVI if method == "advi" else pm.FullRankADVI)(model=model).stop_rule
+    stationary, strict = [], []
+    for seed in range(20):
+        monitor = IterateMonitor(size=10, segment=5)
+        monitor.add(_ar1_iterates(1000, tau, sd, 10, seed).reshape(200, 5, 10).sum(axis=1), 1000)
+        stationary.append(monitor.check(np.ones(10), rule).stationary)
+        strict.append(monitor.check(np.ones(10), StopRule()).stationary)
+    assert np.mean(stationary) >= 0.6 and np.mean(strict) <= 0.2
+    # the same noise on a drift of 0.6 sd across the window (1.2 sd over the fit): never stationary
+    for seed in range(20):
+        monitor = IterateMonitor(size=10, segment=5)
+        path = _ar1_iterates(1000, tau, sd, 10, seed) + np.linspace(0.0, 1.2, 1000)[:, None]
+        monitor.add(path.reshape(200, 5, 10).sum(axis=1), 1000)
+        assert not monitor.check(np.ones(10), rule).stationary
+
+
 def test_chunk_segment_sums_are_sums_of_the_iterates():
     fam = families.mean_field()
     step = elbo_step(fam, lambda x, data: -0.5 * jnp.sum((x - 3.0) ** 2), adaptive_adam(0.1))
@@ -191,9 +223,12 @@ def test_fit_until_converged_recovers_the_conjugate_posterior(conjugate_normal, 
     assert report.iterations == len(approx.hist)
     start, stop = report.window
     assert 0 < start < stop <= len(approx.hist)
-    assert report.rhat < StopRule().rhat_small_drift and report.mcse < StopRule().mcse
+    rule = pm.ADVI(model=model).stop_rule
+    assert report.rhat < rule.rhat_small_drift and report.mcse < rule.mcse
     assert report.step_sizes and report.search_iterations > 0
-    assert approx.mean.eval()[0] == pytest.approx(post_mean, abs=0.1 * post_sd)
+    # a mean field averages to an MCSE of 0.1 sd in a window whose quarters agree to ~0.1 sd
+    # (10 seeds: errors up to 0.13 sd)
+    assert approx.mean.eval()[0] == pytest.approx(post_mean, abs=0.25 * post_sd)
     assert approx.std.eval()[0] == pytest.approx(post_sd, rel=0.1)
     # the returned parameters are the iterate average, not the last iterate
     assert report.elbo == pytest.approx(-np.mean(approx.hist[start:stop]))
@@ -466,16 +501,17 @@ def test_a_fit_that_cannot_settle_names_the_drifting_variable():
 
 
 def test_keyboard_interrupt_keeps_the_last_finished_chunk(conjugate_normal):
-    def interrupt_at_1000(approx, hist, i):
-        if i >= 1000:
+    # before the first check that could stop the fit (420 iterations)
+    def interrupt_at_300(approx, hist, i):
+        if i >= 300:
             raise KeyboardInterrupt
 
     model, *_ = conjugate_normal
-    interrupt_at_1000.every = 100
+    interrupt_at_300.every = 100
     with model:
-        approx = pm.fit(n=None, callbacks=[interrupt_at_1000], random_seed=1, progressbar=False)
+        approx = pm.fit(n=None, callbacks=[interrupt_at_300], random_seed=1, progressbar=False)
     assert approx.convergence.reason == "interrupted"
-    assert len(approx.hist) >= 1000 and np.all(np.isfinite(approx.mean.eval()))
+    assert len(approx.hist) >= 300 and np.all(np.isfinite(approx.mean.eval()))
 
 
 # -------------------------------------------------------- one chunk of a converging loop

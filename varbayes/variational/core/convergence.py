@@ -49,8 +49,9 @@ class StopRule(NamedTuple):
         ... or below this one while the drift between the window's quarters
         is under ``drift_floor``: a minibatch fit can wobble for a long time
         at an R-hat near 1.2 by amounts that do not matter. A steady trend,
-        however slow (a step size far too small), has an R-hat above 4 and
-        never passes.
+        however slow (a step size far too small), has a rank-normalised
+        R-hat near 3 (its quarters hold disjoint ranges of values) and never
+        passes below 2.
     drift_floor : float
         Drift that does not matter (posterior sd units).
     mcse : float
