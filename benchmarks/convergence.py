@@ -158,7 +158,7 @@ def check_overhead(repeats: int = 3) -> dict:
     loop._Run.chunk_and_callbacks = counting
     try:
         with mixture() as model:
-            pm.fit(n=None, model=model, random_seed=1, progressbar=False)
+            counted = pm.fit(n=None, model=model, random_seed=1, progressbar=False)
             inference_object = pm.ADVI(random_seed=1)
             inference_object.fit(1, progressbar=False)
     finally:
@@ -172,7 +172,8 @@ def check_overhead(repeats: int = 3) -> dict:
         int(result.n_done), np.asarray(result.losses)
         trips.append(time.perf_counter() - tic)
     round_trip = float(np.min(trips))
-    checks = len(calls) + len(converge.CANDIDATE_STEP_SIZES)
+    # the step sizes the search tried (one round trip each; the kept one's iterations are the fit's)
+    checks = len(calls) + counted.convergence.search_iterations // converge.SEARCH_STEPS + 1
     steady = steady_overhead(mixture)
     return {
         **steady,

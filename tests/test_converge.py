@@ -572,6 +572,33 @@ def test_advance_recovers_stops_and_reraises():
     assert advance(_FakeRun("SIGTERM received"), state, lambda: (), rule, caps, None, lambda: None)[1] == "interrupted"
 
 
+def test_search_ends_at_the_first_step_size_worse_than_the_best_before_it():
+    from types import SimpleNamespace
+
+    from varbayes.variational.api.converge import SEARCH_STEPS, _search
+    from varbayes.variational.core.driver import ChunkResult
+
+    # mean loss over each candidate's run: 0.1 diverges, 0.01 is the best before a worse one
+    losses = {0.1: np.nan, 0.03: 5.0, 0.01: 3.0, 0.003: 4.0, 0.001: 1.0}
+    tried = []
+
+    def chunk(trial, key, data, start, steps, phase):
+        step_size = learning_rate(trial.opt_state)
+        tried.append(step_size)
+        run_losses = np.full(steps, losses[step_size])
+        return ChunkResult(trial, run_losses, np.int64(steps), np.bool_(np.isfinite(losses[step_size])), None)
+
+    committed = []
+    run = SimpleNamespace(offset=0, done=0, key=None, chunk=chunk, scores=np.zeros(SEARCH_STEPS))
+    run.commit = lambda state, count: committed.append(count) or state
+    state = init_state(families.mean_field().init(jnp.zeros(1), jax.random.key(0)), adaptive_adam())
+    bar = SimpleNamespace(update=lambda *args: None)
+    _, step_size, discarded = _search(run, state, None, bar)
+    assert [round(s, 6) for s in tried] == [0.1, 0.03, 0.01, 0.003]
+    assert step_size == 0.01 and discarded == 3 * SEARCH_STEPS and committed == [SEARCH_STEPS]
+    assert np.all(run.scores == 3.0)
+
+
 def test_canonical_every_is_checked_when_the_chunk_is_built():
     fam = families.mean_field()
     step = elbo_step(fam, lambda x, data: -0.5 * jnp.sum(x**2), adaptive_adam(0.1))

@@ -101,15 +101,23 @@ def _scale_program(family, layout):
 
 
 def _search(run: _Run, state: VIState, data, bar) -> tuple[VIState, float, int]:
-    """Run each candidate step size from ``state``; commit the best one's iterations to the fit."""
+    """Run the candidate step sizes, largest first, from ``state``; commit the best one's iterations to the fit.
+
+    As in Stan's ADVI, the search ends at the first candidate that does worse
+    than the best before it: smaller steps only make less progress in the
+    same number of iterations.
+    """
     start = run.offset + run.done
-    best = None
+    best, tried = None, 0
     for step_size in CANDIDATE_STEP_SIZES:
         trial = VIState(state.params, with_learning_rate(state.opt_state, step_size))
         result = run.chunk(trial, run.key, data, start, SEARCH_STEPS, 0)
-        n_done = int(result.n_done)
-        losses = np.asarray(result.losses)[:n_done]
-        score = search_score(losses) if bool(result.finite) and n_done == SEARCH_STEPS else float("inf")
+        n_done, losses, finite = jax.device_get((result.n_done, result.losses, result.finite))
+        losses = losses[:n_done]
+        score = search_score(losses) if finite and n_done == SEARCH_STEPS else float("inf")
+        tried += 1
+        if best is not None and np.isfinite(best[0]) and score >= best[0]:
+            break
         if best is None or score < best[0]:
             best = (score, step_size, result, losses)
     score, step_size, result, losses = best
@@ -124,7 +132,7 @@ def _search(run: _Run, state: VIState, data, bar) -> tuple[VIState, float, int]:
     run.scores[done : done + SEARCH_STEPS] = losses
     state = run.commit(result.state, SEARCH_STEPS)
     bar.update(run.done, _average(run.scores[: run.done]), 0.0)
-    return state, step_size, (len(CANDIDATE_STEP_SIZES) - 1) * SEARCH_STEPS
+    return state, step_size, (tried - 1) * SEARCH_STEPS
 
 
 def _chunk_steps(run: _Run, stage_iterations: int, remaining: int, rule: StopRule) -> int:

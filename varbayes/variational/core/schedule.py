@@ -7,8 +7,10 @@ at the start and each later reduction change a number, not the program.
 The search follows the adaptation phase of Stan's ADVI (Kucukelbir et al.
 2017) and the step-size search of Agrawal, Sheldon & Domke (2020): every
 candidate runs a few dozen iterations from the same start with the same
-random numbers, and the one with the lowest average loss over its second
-half is kept. Candidates that diverge are dropped.
+random numbers, largest first, and the one with the lowest average loss
+over its second half is kept. Candidates that diverge are dropped; as in
+Stan, the search ends at the first candidate that does worse than the best
+before it.
 """
 
 from __future__ import annotations
