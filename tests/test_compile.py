@@ -352,3 +352,32 @@ def test_compile_model_errors():
         pm.Poisson("k", 2.0)
     with pytest.raises(TypeError, match=r"'k' is discrete.*infinite support"):
         compile_model(discrete)
+
+
+def test_graph_key_knows_operations_by_their_props_and_refuses_the_others():
+    from pytensor.graph.basic import Apply
+    from pytensor.graph.op import Op
+
+    from varbayes.compile.graph_key import graph_key
+
+    x = pt.dvector("x")
+    key = graph_key([x], [pt.sum(pt.exp(x))])
+    assert key is not None
+    # the same computation on another variable of the same type: the same key; another op: another
+    y = pt.dvector("y")
+    assert graph_key([y], [pt.sum(pt.exp(y))]) == key
+    assert graph_key([y], [pt.sum(pt.log1p(y))]) != key
+    assert graph_key([y], [pt.sum(pt.exp(y), axis=0)]) != key
+    assert graph_key([y], [pt.sum(pt.exp(y) * 2.0)]) != graph_key([y], [pt.sum(pt.exp(y) * 3.0)])
+
+    class Opaque(Op):
+        # equality by identity: nothing says two of them compute the same
+        def make_node(self, v):
+            return Apply(self, [v], [v.type()])
+
+        def perform(self, node, inputs, outputs):
+            outputs[0][0] = inputs[0]
+
+    assert graph_key([y], [Opaque()(y)]) is None
+    # a root that is not an input cannot be keyed either
+    assert graph_key([], [pt.sum(pt.exp(y))]) is None

@@ -88,6 +88,24 @@ def test_a_fit_in_the_same_process_on_a_new_model_reads_the_stored_loop(store):
     np.testing.assert_array_equal(first.hist, second.hist)
 
 
+def test_a_loop_found_by_the_graph_key_never_translates_the_log_density(store, monkeypatch):
+    import varbayes.compile.model as compile_model
+
+    first = _fit(_normal_model())
+    assert first.logdensity_graph_key is not None
+    assert compile_model.compile_model(_normal_model()).logdensity.graph_key == first.logdensity_graph_key
+    assert compile_model.compile_model(_normal_model(1.0)).logdensity.graph_key != first.logdensity_graph_key
+    translated = []
+    jaxify = compile_model.jaxify
+    monkeypatch.setattr(compile_model, "jaxify", lambda *args: translated.append(args) or jaxify(*args))
+    before = stored.stats()
+    second = _fit(_normal_model())
+    assert stored.stats()["hits"] - before["hits"] == 1 and not translated
+    np.testing.assert_array_equal(first.hist, second.hist)
+    # what needs the log-density itself translates it then
+    assert np.isfinite(second.logdensity_fn(np.zeros(2), second.logdensity_data())) and len(translated) == 1
+
+
 def test_nothing_is_stored_when_the_compilation_cache_is_off(store):
     pm.config.set_compilation_cache(None)
     before = stored.stats()

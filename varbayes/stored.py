@@ -13,9 +13,11 @@ that decides it:
   complete by construction; ``None`` when they are not stable across processes
   (an optimizer object without a kind, graph nodes replaced by identity), and
   then nothing is kept;
-* a ``fingerprint`` of what the loop computes that is not varbayes' code: the
-  jaxpr of the log-density as the loop reads it (the model's arithmetic and
-  constants, the minibatch drawing);
+* a ``fingerprint`` of what the loop computes that is not varbayes' code: a
+  key of the model's graph before PyTensor rewrites it
+  (:mod:`varbayes.compile.graph_key`), or, for a graph that cannot be keyed,
+  the jaxpr of the log-density as the loop reads it (the model's arithmetic
+  and constants, the minibatch drawing);
 * the abstract arguments (pytree structure, shapes, dtypes);
 * varbayes' source (a hash of its modules), the versions of JAX, jaxlib and
   the libraries whose code runs in the loops (optax, blackjax, flowjax,

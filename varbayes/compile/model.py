@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple
 
 import jax
@@ -17,6 +19,7 @@ from pytensor.graph.replace import clone_replace
 from pytensor.graph.traversal import graph_inputs
 from pytensor.tensor.random.type import RandomType
 
+from varbayes.compile.graph_key import graph_key
 from varbayes.compile.jaxify import jaxify
 from varbayes.data.minibatch import batch_indices, minibatch_batches
 from varbayes.compile.ravel import Ravel, VarLayout
@@ -55,6 +58,9 @@ class JaxFunction:
     batch_fn: Callable | None = None
     #: compiled programs built on this function (e.g. fit loops), reused across fits
     cache: dict = field(default_factory=dict, compare=False, repr=False)
+    #: what ``fn`` (and ``batch_fn``) compute, from the graph before any rewrite
+    #: (:func:`~varbayes.compile.graph_key.graph_key`); ``None`` when not describable
+    graph_key: str | None = None
 
     def data(self) -> tuple:
         return device_values(self.data_vars)
@@ -144,6 +150,12 @@ def _jaxify_with_data(theta, outputs, extra_inputs, what: str):
     Shared variables (not random generators) become data inputs, so their
     current values are passed at call time; any other root is an error.
     """
+    inputs, outputs, data_vars = _graph_with_data(theta, outputs, extra_inputs, what)
+    return jaxify(inputs, outputs), data_vars
+
+
+def _graph_with_data(theta, outputs, extra_inputs, what: str):
+    """``(inputs, outputs, data_vars)``: ``outputs`` over ``(theta, *data, *extra_inputs)``, untranslated."""
     data_vars, unknown = [], []
     for inp in graph_inputs(list(outputs)):
         if inp is theta or isinstance(inp, Constant) or any(inp is e for e in extra_inputs):
@@ -157,7 +169,18 @@ def _jaxify_with_data(theta, outputs, extra_inputs, what: str):
         raise ValueError(f"{what} depends on variables that are not in this model: {names}")
     data_inputs = [v.type() for v in data_vars]
     outputs = clone_replace(list(outputs), replace=dict(zip(data_vars, data_inputs)))
-    return jaxify([theta, *data_inputs, *extra_inputs], outputs), data_vars
+    return [theta, *data_inputs, *extra_inputs], outputs, data_vars
+
+
+def _translated(inputs, outputs) -> Callable:
+    """:func:`jaxify`, made concrete even when first called inside a traced function.
+
+    The translation puts the graph's constants on the device: under a trace
+    (the first call of a lazily translated log-density is often in one) they
+    would be the trace's values, leaked into every later use.
+    """
+    with jax.ensure_compile_time_eval():
+        return jaxify(inputs, outputs)
 
 
 def build_function(
@@ -214,7 +237,11 @@ def compile_logdensity(model, ravel: Ravel, replacements: dict | None = None) ->
     if index_vars:
         total = clone_replace(total, replace=dict(zip(index_vars, index_inputs)))
     extra_inputs = [*batch_inputs, *index_inputs]
-    raw, data_vars = _jaxify_with_data(theta, [total], extra_inputs, "the model's log-density")
+    inputs, outputs, data_vars = _graph_with_data(theta, [total], extra_inputs, "the model's log-density")
+    key = graph_key(inputs, outputs)
+    # translated on first use: a fit whose loop is kept on disk finds it by the graph's key
+    # and never calls the log-density (PyTensor's rewrites are most of a warm fit's set-up)
+    raw = lru_cache(maxsize=1)(lambda: _translated(inputs, outputs))
     # The sources of the batches are data too, read by the drawing only: they go after what the
     # graph reads, and the log-density skips them.
     read = len(data_vars)
@@ -227,10 +254,16 @@ def compile_logdensity(model, ravel: Ravel, replacements: dict | None = None) ->
     skip = len(data_vars) - read
 
     def logdensity(theta_value, data):
-        return raw(theta_value, *data[:read], *data[read + skip :])[0]
+        return raw()(theta_value, *data[:read], *data[read + skip :])[0]
 
     batch_fn = _batch_function(batch_vars, index_vars, data_vars, copies) if batch_vars or index_vars else None
-    return JaxFunction(logdensity, tuple(data_vars), ("logdensity",), batch_fn)
+    if key is not None:
+        # the data's layout the log-density and the batch drawing read
+        # (and the settings that choose PyTensor's rewrites)
+        config = pytensor.config
+        settings = (config.floatX, config.optimizer_excluding, config.optimizer_including, config.optimizer_requiring)
+        key = hashlib.sha256(repr((key, read, skip, len(data_vars), batch_fn, settings)).encode()).hexdigest()
+    return JaxFunction(logdensity, tuple(data_vars), ("logdensity",), batch_fn, graph_key=key)
 
 
 class Stream(NamedTuple):

@@ -79,6 +79,11 @@ class Approximation:
         return found
 
     @property
+    def logdensity_graph_key(self) -> str | None:
+        """What the log-density computes, from the model's graph (``None`` when the graph cannot be keyed)."""
+        return self._logdensity.graph_key
+
+    @property
     def logdensity_cache(self) -> dict:
         """Compiled programs built on this log-density, shared by every fit of it."""
         return self._logdensity.cache

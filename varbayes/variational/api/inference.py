@@ -128,8 +128,14 @@ class Inference:
         target = ("fingerprint", self._whiten)
         cache = self.approx.logdensity_cache
         if target not in cache:
-            logdensity_fn, batch_fn = self._target()
-            cache[target] = fingerprint_logdensity(logdensity_fn, batch_fn, self.approx.ndim, pytensor.config.floatX)
+            graph = self.approx.logdensity_graph_key
+            if graph is not None:
+                # the model's graph says what the loop reads (the whitening is varbayes' code),
+                # without translating it to JAX: a loop found on disk never needs the translation
+                cache[target] = lambda *args, digest=f"graph {graph} whitened={self._whiten}": digest
+            else:
+                logdensity_fn, batch_fn = self._target()
+                cache[target] = fingerprint_logdensity(logdensity_fn, batch_fn, self.approx.ndim, pytensor.config.floatX)
         return StoredProgram(chunk, key if stable else None, cache[target], compiler_options)
 
     def _prepare(self, obj_optimizer, obj_n_mc, total_grad_norm_constraint, more_replacements, auto=False):
