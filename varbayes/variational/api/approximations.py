@@ -45,11 +45,14 @@ class Approximation:
             self.family = family
         self._key = jax_key(default_seed(random_seed))
         # device_put and one jitted init, not eager operations that compile a small program each
-        params = _family_init(self.family)(jax.device_put(self._start_theta(start)), self._key)
+        params, narrow = _family_init(self.family)(jax.device_put(self._start_theta(start)), self._key)
         self.shared_params = {
             name: pytensor.shared(np.asarray(value), name=name) for name, value in params.items()
         }
         self._params = params
+        #: the first parameters narrowed to sd INITIAL_SCALE (a first fit(n=None) starts there),
+        #: while the parameters are the first ones
+        self._narrow_start = narrow
         self.hist = np.zeros(0)
         #: How the last ``fit(n=None)`` ended (a :class:`~varbayes.variational.api.converge.Convergence`).
         self.convergence = None
@@ -134,6 +137,7 @@ class Approximation:
     def set_params(self, params) -> None:
         """Set the parameters (a dict of arrays) and sync the shared variables."""
         self._params = params
+        self._narrow_start = None
         host = jax.device_get(params)
         for name, shared in self.shared_params.items():
             shared.set_value(np.asarray(host[name]), borrow=True)
@@ -338,14 +342,43 @@ class Approximation:
         return plot_hist(self, ax=ax, smooth=smooth, **kwargs)
 
 
+#: Standard deviation, in each unconstrained coordinate, of q at the start of a first ``fit(n=None)``.
+INITIAL_SCALE = 0.1
+
+
+def narrowed(family, params):
+    """``params`` of a q with the same mean and standard deviations :data:`INITIAL_SCALE` (``family.affine``'s map).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> fam = families.mean_field()
+    >>> params = narrowed(fam, fam.init(jnp.array([1.0, 2.0]), None))
+    >>> [round(float(v), 6) for v in fam.std(params)], [float(v) for v in fam.mean(params)]
+    ([0.1, 0.1], [1.0, 2.0])
+    """
+    mean = family.mean(params)
+    factor = INITIAL_SCALE / family.std(params)
+    return family.affine(params, (1.0 - factor) * mean, factor)
+
+
 @program_per_object
 def _family_init(family):
-    """``init(theta0, key)``: the family's first parameters, from ``fold_in(key, 1)``, as one compiled program.
+    """``init(theta0, key) -> (params, narrowed)``: the family's first parameters and the same q narrowed.
 
-    Eager, the key's folding and the family's array operations compile a
-    small program each (five or six, ~40 ms of a first fit in a new process).
+    The parameters come from ``fold_in(key, 1)``; the narrowed ones (a first
+    ``fit(n=None)`` starts there; ``None`` for a family without affine maps)
+    cost nothing beside them, where a program of their own would cost a new
+    process ~10 ms. One compiled program: eager, the key's folding and the
+    family's array operations compile a small program each (five or six,
+    ~40 ms of a first fit in a new process).
     """
-    return jax.jit(lambda theta, key: family.init(theta, jax.random.fold_in(key, 1)))
+
+    def init(theta, key):
+        params = family.init(theta, jax.random.fold_in(key, 1))
+        return params, (None if family.affine is None else narrowed(family, params))
+
+    return jax.jit(init)
 
 
 def _normal_draws(rng, size, dim: int, dtype: str):

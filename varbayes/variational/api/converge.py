@@ -46,18 +46,6 @@ FIRST_WHITENING = 250  # iterations before the first whitening of a drifting fit
 MAX_EARLY_WHITENINGS = 5
 
 
-class _Scale:
-    """The family's parameter units as a flat vector (jitted once per family and layout)."""
-
-    def __init__(self, family, params):
-        self._fn = None if family.scale is None else _scale_program(family, _layout(params))
-
-    def __call__(self, flat: np.ndarray) -> np.ndarray:
-        if self._fn is None:
-            return np.ones_like(flat)
-        return np.asarray(self._fn(flat))
-
-
 def _layout(params) -> tuple:
     """A hashable description of a parameter pytree: its structure and the leaves' shapes."""
     leaves, treedef = jax.tree_util.tree_flatten(params)
@@ -92,12 +80,6 @@ def _host_unravel(params) -> tuple[int, Callable]:
         return placed_like(jax.tree_util.tree_unflatten(treedef, leaves), params)
 
     return sum(math.prod(shape) for shape in shapes), unravel
-
-
-@lru_cache(maxsize=64)
-def _scale_program(family, layout):
-    treedef, _ = layout
-    return jax.jit(lambda flat: ravel_pytree(family.scale(jax.tree_util.tree_unflatten(treedef, _split(flat, layout))))[0])
 
 
 def _search(run: _Run, state: VIState, data, bar) -> tuple[VIState, float, int]:
@@ -148,17 +130,26 @@ def _chunk_steps(run: _Run, stage_iterations: int, remaining: int, rule: StopRul
 
 @lru_cache(maxsize=64)
 def _maps(family):
-    """Jitted maps between the model's and whitened coordinates of ``family``.
+    """Jitted maps of ``family``'s parameters: ``(to_model_and_units, enter)``.
 
-    One small program each instead of dozens of eagerly dispatched (and
-    separately compiled) operations; cached per family, so across fits.
+    ``to_model_and_units(params, whitening)`` gives the parameters in the
+    model's coordinates (unchanged for ``whitening=None``) and their units,
+    flat (``family.scale``; ``None`` without one): a check needs both of its
+    window's average, and in a new process each small program costs ~5 ms.
+    ``enter(model_params)`` re-whitens. One program each instead of dozens of
+    eagerly dispatched (and separately compiled) operations; cached per
+    family, so across fits.
     """
+
+    def to_model_and_units(params, whitening):
+        units = None if family.scale is None else ravel_pytree(family.scale(params))[0]
+        return (params if whitening is None else to_model(family, params, whitening)), units
 
     def enter(model_params):
         whitening = whitening_of(family, model_params)
         return whitening, to_whitened(family, model_params, whitening)
 
-    return jax.jit(lambda params, whitening: to_model(family, params, whitening)), jax.jit(enter)
+    return jax.jit(to_model_and_units), jax.jit(enter)
 
 
 class _Coordinates:
@@ -170,16 +161,25 @@ class _Coordinates:
 
     def __init__(self, family, params, whiten: bool):
         self.family = family
-        self.whitening = None
-        if whiten:
-            self.whitening = identity(family, params)
-            self._to_model, self._enter = _maps(family)
+        self.whitening = identity(family, params) if whiten else None
+        self._to_model_and_units, self._enter = _maps(family)
 
     def data(self, data):
         return data if self.whitening is None else (self.whitening, data)
 
     def to_model(self, params):
-        return params if self.whitening is None else self._to_model(params, self.whitening)
+        return params if self.whitening is None else self._to_model_and_units(params, self.whitening)[0]
+
+    def units_and_model(self, params, size: int) -> tuple[np.ndarray, object]:
+        """``(units, model_params)`` of ``params``: their units, and they in the model's coordinates.
+
+        The units are the family's ``scale`` as a flat host vector (ones
+        without one); one program gives both.
+        """
+        if self.family.scale is None and self.whitening is None:
+            return np.ones(size), params
+        model_params, units = self._to_model_and_units(params, self.whitening)
+        return (np.ones(size) if units is None else np.asarray(units)), model_params
 
     def enter(self, model_params):
         """Re-whiten at ``model_params`` (q becomes a standard normal); return them in the new coordinates."""
@@ -279,7 +279,6 @@ def run_until_converged(
     coords = _Coordinates(approx.family, state.params, whiten and schedule)
     run.to_model = coords.to_model
     size, unravel = _host_unravel(state.params)
-    scale = _Scale(approx.family, state.params)
     step_sizes = [] if learning_rate(state.opt_state) is None else [learning_rate(state.opt_state)]
     search_iterations = 0
     reason, message, check, recoveries = None, None, None, 0
@@ -336,9 +335,8 @@ def run_until_converged(
             if outcome is not None:
                 reason = outcome
                 break
-            check = _check(run.monitor, scale, rule)
-            # the window's iterate average, in the model's coordinates
-            average = None if check is None else coords.to_model(unravel(check.average))
+            # the check, and the window's iterate average in the model's coordinates
+            check, average = _check(run.monitor, coords, unravel, size, rule)
             if observe is not None:
                 observe(run.offset + run.done, average, check is not None and check.stationary)
             worse = check is not None and best.worse(run, stage_start, check, average)
@@ -464,10 +462,15 @@ def _unstable(run: _Run, stage_start: int, check) -> bool:
     return change > 4.0 * se + max(1.0, 1e-3 * abs(float(np.median(losses))))
 
 
-def _check(monitor, scale, rule):
+def _check(monitor, coords: _Coordinates, unravel: Callable, size: int, rule: StopRule):
+    """``(check, window average in the model's coordinates)``; ``(None, None)`` while there are too few batch means.
+
+    The parameters are judged in the family's units of the window's average.
+    """
     if len(monitor.atoms) < rule.min_atoms:
-        return None
+        return None, None
     atoms, _ = monitor.window()
-    return monitor.check(scale(atoms.mean(axis=0)), rule)
+    units, average = coords.units_and_model(unravel(atoms.mean(axis=0)), size)
+    return monitor.check(units, rule), average
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from varbayes.config import default_seed
 from varbayes.model.core import Model, modelcontext
 from varbayes.rng import jax_key
-from varbayes.variational.api.approximations import Approximation, Empirical, FullRank, MeanField
+from varbayes.variational.api.approximations import Approximation, Empirical, FullRank, MeanField, narrowed
 from varbayes.variational.api.checkpoint import (
     DEFAULT_CHECKPOINT_EVERY,
     Checkpointer,
@@ -359,7 +359,10 @@ class Inference:
         if schedule and search and len(self.approx.hist) == 0 and self.approx.family.affine is not None:
             # a first fit starts narrow (sd 0.1, as NumPyro's guides do): a unit-sd q
             # can put the first draws where the log-density overflows
-            self.state = self.state._replace(params=_narrowed(self.approx.family, self.state.params))
+            start = self.approx._narrow_start
+            if start is None or self._placement is not None:
+                start = _narrowing(self.approx.family)(self.state.params)
+            self.state = self.state._replace(params=committed(start))
         self.state, report = run_until_converged(
             self.approx, self.state, self._chunk_for, key, data, self._optimizer,
             max_n=max_n, max_time=max_time, callbacks=callbacks, progressbar=progressbar, refresh=refresh,
@@ -379,10 +382,6 @@ class Inference:
         return f"<{type(self).__name__} of {self.approx!r}>"
 
 
-#: Standard deviation, in each unconstrained coordinate, of q at the start of a first ``fit(n=None)``.
-INITIAL_SCALE = 0.1
-
-
 def _unwhitened(family, params, data, refresh):
     """``(data, refresh)`` for a whitened step, with the identity map (the model's coordinates)."""
     whitening = identity(family, params)
@@ -391,21 +390,10 @@ def _unwhitened(family, params, data, refresh):
     return (whitening, data), lambda: (whitening, refresh())
 
 
-def _narrowed(family, params):
-    """``params`` with the same mean and standard deviations ``INITIAL_SCALE``."""
-    return _narrowing(family)(params)
-
-
 @program_per_object
 def _narrowing(family):
-    """:func:`_narrowed` for ``family`` as one jitted program (eager, each operation compiles its own)."""
-
-    def narrow(params):
-        mean = family.mean(params)
-        factor = INITIAL_SCALE / family.std(params)
-        return family.affine(params, (1.0 - factor) * mean, factor)
-
-    return jax.jit(narrow)
+    """:func:`~varbayes.variational.api.approximations.narrowed` for ``family`` as one jitted program."""
+    return jax.jit(lambda params: narrowed(family, params))
 
 
 def _check_checkpoint(checkpoint, every, resume):
