@@ -369,6 +369,9 @@ def test_graph_key_knows_operations_by_their_props_and_refuses_the_others():
     assert graph_key([y], [pt.sum(pt.log1p(y))]) != key
     assert graph_key([y], [pt.sum(pt.exp(y), axis=0)]) != key
     assert graph_key([y], [pt.sum(pt.exp(y) * 2.0)]) != graph_key([y], [pt.sum(pt.exp(y) * 3.0)])
+    # scalar operations without __props__ (comparisons, isinf) are known by their class
+    assert graph_key([y], [pt.switch(pt.isinf(y), 0.0, y)]) not in (None, graph_key([y], [pt.switch(pt.isnan(y), 0.0, y)]))
+    assert graph_key([y], [pt.switch(y > 0, 0.0, y)]) not in (None, graph_key([y], [pt.switch(y >= 0, 0.0, y)]))
 
     class Opaque(Op):
         # equality by identity: nothing says two of them compute the same

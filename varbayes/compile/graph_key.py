@@ -25,7 +25,7 @@ import numpy as np
 from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.traversal import io_toposort
 from pytensor.compile.builders import OpFromGraph
-from pytensor.scalar.basic import LogicalComparison, ScalarOp
+from pytensor.scalar.basic import FixedLogicalComparison, LogicalComparison, ScalarOp
 
 __all__ = ["graph_key"]
 
@@ -110,7 +110,7 @@ def _describe(value):
     props = _props(cls)
     if props is not None:
         return (_qualified(cls), *(_describe(getattr(value, name)) for name in props))
-    if isinstance(value, ScalarOp) and cls.__eq__ in (ScalarOp.__eq__, LogicalComparison.__eq__):
+    if isinstance(value, ScalarOp) and cls.__eq__ in _SCALAR_EQUALITY:
         # ScalarOp's own equality: the class and its output type rule (and a comparison's "bool")
         return (_qualified(cls), _describe(getattr(value, "output_types_preference", None)),
                 _describe(getattr(value, "bool", False)))
@@ -127,6 +127,10 @@ def _describe(value):
 #: Hand-written ``__eq__`` methods that compare exactly the class's ``__props__`` (a faster form of the
 #: generated one)
 _PROPS_EQUALITY = {"pytensor.tensor.elemwise.Elemwise", "pytensor.tensor.type.TensorType"}
+
+
+#: Scalar operations' equalities: the class and the output type rule, and a comparison's ``bool``
+_SCALAR_EQUALITY = (ScalarOp.__eq__, LogicalComparison.__eq__, FixedLogicalComparison.__eq__)
 
 
 def _props(cls) -> tuple | None:
