@@ -12,7 +12,6 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from functools import lru_cache
 
 import jax
 import numpy as np
@@ -29,7 +28,7 @@ from varbayes.variational.core.schedule import (
     search_score,
     with_learning_rate,
 )
-from varbayes.variational.core.step import VIState, jitted_init, placed_like
+from varbayes.variational.core.step import VIState, jitted_init, placed_like, program_per_object
 
 __all__ = ["DEFAULT_MAX_N", "Convergence", "run_until_converged"]
 
@@ -128,7 +127,7 @@ def _chunk_steps(run: _Run, stage_iterations: int, remaining: int, rule: StopRul
     return int(max(1, min(steps, run.buffer, remaining)))
 
 
-@lru_cache(maxsize=64)
+@program_per_object
 def _maps(family):
     """Jitted maps of ``family``'s parameters: ``(to_model_and_units, enter)``.
 
@@ -138,7 +137,7 @@ def _maps(family):
     window's average, and in a new process each small program costs ~5 ms.
     ``enter(model_params)`` re-whitens. One program each instead of dozens of
     eagerly dispatched (and separately compiled) operations; cached per
-    family, so across fits.
+    family, so across fits (built per call for a family that cannot be hashed).
     """
 
     def to_model_and_units(params, whitening):
