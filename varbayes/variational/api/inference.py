@@ -82,8 +82,12 @@ class Inference:
         """Loss of every iteration of every fit of this approximation."""
         return self.approx.hist
 
-    def _step(self, optimizer, n_mc: int):
+    def _step(self, optimizer, n_mc: int | None):
         raise NotImplementedError
+
+    def _auto_n_mc(self) -> int | None:
+        """Draws per step of ``fit(n=None)`` with the schedule chosen for the user (``None``: the step chooses)."""
+        return self.default_n_mc
 
     def _target(self):
         """``(logdensity_fn, batch_fn)`` the step optimises: the model's, or their whitened form."""
@@ -147,8 +151,8 @@ class Inference:
             # n=None: Adam with the learning rate in its state, set by the schedule
             chosen = adaptive_adam(self.default_step_size) if auto else adagrad_window()
         optimizer = as_optimizer(chosen, total_grad_norm_constraint)
-        n_mc = self.default_n_mc if obj_n_mc is None else int(obj_n_mc)
-        if n_mc < 1:
+        n_mc = (self._auto_n_mc() if auto else self.default_n_mc) if obj_n_mc is None else int(obj_n_mc)
+        if n_mc is not None and n_mc < 1:
             raise ValueError(f"obj_n_mc must be at least 1, got {obj_n_mc}")
         # Optimizers of one kind share a compiled loop: their hyperparameters are in their state.
         program = (
@@ -487,6 +491,12 @@ class KLqp(Inference):
         """
         mcse = 0.1 if self.approx.family.name == "mean_field" else 0.05
         return StopRule(mcse=mcse, drift_floor=2 * mcse, rhat_small_drift=2.0)
+
+    def _auto_n_mc(self) -> None:
+        # as many draws as cost little beside the rest of an iteration, chosen when the step
+        # is traced from the log-density's cost (core.draws): on a cheap model the gradient's
+        # noise, and the iterations averaging must wait it out, fall several times
+        return None
 
     def _step(self, optimizer, n_mc):
         logdensity_fn, batch_fn = self._target()

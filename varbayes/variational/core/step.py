@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from varbayes.variational.core.draws import draws_per_step
 from varbayes.variational.core.families import Family
 from varbayes.variational.core.objectives import negative_elbo, stein_direction
 
@@ -111,18 +112,21 @@ def elbo_step(
     family: Family,
     logdensity_fn: Callable,
     optimizer: optax.GradientTransformation,
-    n_mc: int = 1,
+    n_mc: int | None = 1,
     stick_the_landing: bool = False,
     batch_fn: Callable | None = None,
 ) -> Callable:
     """Reparameterisation-gradient step on ``-ELBO`` (ADVI, full-rank ADVI).
 
+    ``n_mc`` draws of q per step; ``None`` chooses them from the cost of the
+    log-density when the step is traced (:func:`~varbayes.variational.core.draws.draws_per_step`).
     ``batch_fn(key, data, iteration)``, when given, draws the minibatches
     (the step is then a :class:`BatchedStep`).
     """
-    loss_fn = negative_elbo(family, logdensity_fn, n_mc, stick_the_landing)
 
     def step(state: VIState, key, data):
+        draws = n_mc if n_mc is not None else draws_per_step(logdensity_fn, family.mean(state.params), data)
+        loss_fn = negative_elbo(family, logdensity_fn, draws, stick_the_landing)
         loss, grads = jax.value_and_grad(loss_fn)(state.params, key, data)
         return _apply(optimizer, state, grads), loss
 
