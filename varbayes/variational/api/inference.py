@@ -205,6 +205,12 @@ class Inference:
             the step size is then chosen and lowered by the fit itself
             (see :mod:`varbayes.variational.core.convergence`), and
             ``approx.convergence`` reports how it ended.
+        obj_n_mc : int, optional
+            Draws of q each step's gradient averages over (ASVGD: particles).
+            Default: the inference's (one for ADVI); with ``n=None`` and no
+            ``obj_optimizer``, ADVI takes as many as cost little beside the
+            rest of an iteration, up to 16, from XLA's estimate of the
+            log-density's work (:mod:`varbayes.variational.core.draws`).
         max_n : int, optional
             With ``n=None``: the most iterations to run (default 1,000,000).
         max_time : float, optional
