@@ -3,7 +3,8 @@
 from varbayes.variational.api import callbacks
 from varbayes.variational.api.approximations import Approximation, Empirical, FullRank, LowRank, MeanField
 from varbayes.variational.api.checkpoint import load_approximation
-from varbayes.variational.api.inference import ADVI, ASVGD, SVGD, FullRankADVI, Inference, KLqp
+from varbayes.variational.api.inference import Inference
+from varbayes.variational.api.methods import ADVI, ASVGD, SVGD, FullRankADVI, KLqp
 from varbayes.variational.api.fitting import fit
 from varbayes.variational.api.flows import NFVI, NormalizingFlow, flow_adam
 from varbayes.variational.api.pathfinder import Pathfinder, PathfinderApproximation

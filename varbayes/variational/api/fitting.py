@@ -5,7 +5,8 @@ from __future__ import annotations
 from varbayes.model.core import Model
 from varbayes.variational.api.approximations import Approximation
 from varbayes.variational.api.flows import NFVI, split_method
-from varbayes.variational.api.inference import ADVI, ASVGD, SVGD, FullRankADVI, Inference
+from varbayes.variational.api.inference import Inference
+from varbayes.variational.api.methods import ADVI, ASVGD, SVGD, FullRankADVI
 from varbayes.variational.api.pathfinder import Pathfinder
 
 __all__ = ["fit"]
