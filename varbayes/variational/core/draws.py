@@ -3,7 +3,7 @@
 The reparameterisation gradient of the ELBO is an average over draws of q.
 Its noise is what a fit with a constant step size fluctuates by, and what
 averaging its iterates has to wait out: with ``m`` draws the iterates'
-spread, and so the iterations a window needs for a given Monte Carlo error,
+variance, and so the iterations a window needs for a given Monte Carlo error,
 fall by about ``m``. What a draw costs is the log-density and its gradient
 at one point; an iteration also costs the optimizer's update, the family's
 transform and, on a CPU, a few microseconds of the loop's own work. Where
