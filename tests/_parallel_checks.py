@@ -157,7 +157,12 @@ def main() -> None:
     out["shards_uneven"] = shards_of_data(full_batch(X[:3998], y[:3998]), 4)
     out["mb_uneven_4"] = fit(minibatch(X[:3998], y[:3998], 200), 4, n=4000)
     with full_batch(X, y):
-        out["converged_4"] = pm.fit(None, devices=4, random_seed=3, progressbar=False).convergence.reason
+        report = pm.fit(None, devices=4, random_seed=3, progressbar=False).convergence
+        out["converged_4"] = report.reason
+        out["draws_4"] = report.draws  # computed from the placed fit's log-density and minibatch drawing
+        out["draws_1"] = pm.fit(None, random_seed=3, progressbar=False, max_n=500).convergence.draws
+    with minibatch(X, y, 200):
+        out["mb_draws_4"] = pm.fit(None, devices=4, random_seed=3, progressbar=False, max_n=500).convergence.draws
     with minibatch(X, y, 200):
         # a flow that stops by itself, on minibatches each device draws from its own rows
         flow = pm.NFVI(flow="scale-loc", random_seed=3)

@@ -77,3 +77,35 @@ def test_fit_none_rejects_a_bad_draw_count(conjugate_normal, obj_n_mc):
     model, *_ = conjugate_normal
     with model, pytest.raises(ValueError, match="obj_n_mc must be at least 1"):
         pm.fit(n=None, obj_n_mc=obj_n_mc, progressbar=False)
+
+
+@pytest.mark.filterwarnings("ignore:fit\\(n=None\\) stopped at max_n")
+def test_the_report_says_how_many_draws_a_step_took(conjugate_normal):
+    model, *_ = conjugate_normal
+    with model:
+        chosen = pm.fit(n=None, random_seed=2, progressbar=False, max_n=2000).convergence
+        pinned = pm.fit(n=None, random_seed=2, progressbar=False, max_n=2000, obj_n_mc=3).convergence
+        full_rank = pm.fit(n=None, method="fullrank_advi", random_seed=2, progressbar=False, max_n=2000).convergence
+    assert chosen.draws == MOST_DRAWS and full_rank.draws == MOST_DRAWS and pinned.draws == 3
+    assert f"draws per step    {MOST_DRAWS}" in repr(chosen)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20_000, 3))
+    with pm.Model():
+        beta = pm.Normal("beta", 0.0, 1.0, shape=3)
+        pm.Normal("y", pm.math.dot(X, beta), 1.0, observed=X @ np.ones(3) + rng.normal(size=20_000))
+        costly_report = pm.fit(n=None, random_seed=2, progressbar=False, max_n=500).convergence
+    assert costly_report.draws == 1
+
+
+@pytest.mark.filterwarnings("ignore:fit\\(n=None\\) stopped at max_n")
+def test_the_report_counts_a_minibatch_fits_draws_on_its_batches():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(5_000, 2))
+    y = X @ np.array([1.0, -1.0]) + rng.normal(size=5_000)
+    Xb, yb = pm.Minibatch(X, y, batch_size=16)
+    with pm.Model():
+        beta = pm.Normal("beta", 0.0, 1.0, shape=2)
+        pm.Normal("y", pm.math.dot(Xb, beta), 1.0, observed=yb, total_size=5_000)
+        report = pm.fit(n=None, random_seed=2, progressbar=False, max_n=500).convergence
+    # a batch of 16 rows is cheap (the 5,000 rows of the source are not read per draw)
+    assert report.draws > 1

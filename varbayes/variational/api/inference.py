@@ -7,6 +7,8 @@ The methods themselves (``KLqp``, ``ADVI``, ``FullRankADVI``, ``SVGD``, ``ASVGD`
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import replace
 
 import jax
 import numpy as np
@@ -383,8 +385,13 @@ class Inference:
             schedule=schedule, search=search and self.searches_step_size, whiten=self._whiten,
             rule=self.stop_rule, checkpoint=self._checkpointer(),
         )
-        self.approx.convergence = report
+        draws = self._draws_report()
+        self.approx.convergence = report if draws is None else replace(report, _draws=draws)
         return self.approx
+
+    def _draws_report(self) -> Callable[[], int] | None:
+        """What ``approx.convergence.draws`` computes on first use (``None``: not reported)."""
+        return None
 
     #: Whether ``fit(n=None)`` starts with the step-size search (it compares losses,
     #: which for SVGD's particles are not an objective).

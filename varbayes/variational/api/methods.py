@@ -7,6 +7,9 @@ know of it; the fitting itself is :class:`~varbayes.variational.api.inference.In
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import jax
 import numpy as np
 
 from varbayes.model.core import Model
@@ -14,6 +17,8 @@ from varbayes.variational.api.approximations import Approximation, Empirical, Fu
 from varbayes.variational.api.inference import Inference, _model_and_seed
 from varbayes.variational.core import asvgd_step, elbo_step, svgd_step
 from varbayes.variational.core.convergence import StopRule
+from varbayes.variational.core.draws import draws_per_step
+from varbayes.variational.core.precondition import identity
 
 __all__ = ["KLqp", "ADVI", "FullRankADVI", "SVGD", "ASVGD"]
 
@@ -77,6 +82,25 @@ class KLqp(Inference):
         # is traced from the log-density's cost (core.draws): on a cheap model the gradient's
         # noise, and the iterations averaging must wait it out, fall several times
         return None
+
+    def _draws_report(self) -> Callable[[], int]:
+        # the count the step chose when it was traced, computed again from the same log-density,
+        # data shapes and rule on the host: a loop found on disk was not traced in this process
+        n_mc = self._n_mc
+        if n_mc is not None:
+            return lambda: n_mc
+        logdensity_fn, batch_fn = self._target()
+        family, params, whiten = self.approx.family, self.approx.jax_params, self._whiten
+
+        def draws() -> int:
+            data = self.approx.logdensity_data()
+            if whiten:
+                data = (identity(family, params), data)
+            if batch_fn is not None:
+                data = jax.eval_shape(lambda d: batch_fn(jax.random.key(0), d, 0), data)
+            return draws_per_step(logdensity_fn, family.mean(params), data)
+
+        return draws
 
     def _step(self, optimizer, n_mc):
         logdensity_fn, batch_fn = self._target()

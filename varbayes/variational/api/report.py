@@ -50,6 +50,11 @@ class Convergence:
     khat : float or None
         Pareto k̂ of the returned approximation (:meth:`Approximation.diagnose`),
         computed on first use; ``None`` where it cannot be (particles, Minibatch).
+    draws : int or None
+        Draws of q each step's gradient averaged over (ADVI: ``obj_n_mc``, or
+        the count chosen from the log-density's cost, see
+        :mod:`varbayes.variational.core.draws`), computed on first use;
+        ``None`` for the other methods.
 
     Examples
     --------
@@ -73,6 +78,7 @@ class Convergence:
     seconds: float
     events: tuple = ()
     _diagnose: Callable | None = field(default=None, repr=False, compare=False)
+    _draws: Callable | None = field(default=None, repr=False, compare=False)
 
     @property
     def converged(self) -> bool:
@@ -88,6 +94,10 @@ class Convergence:
         if self._diagnose is None:
             return None
         return float(self._diagnose().khat)
+
+    @cached_property
+    def draws(self) -> int | None:
+        return None if self._draws is None else int(self._draws())
 
     def __repr__(self) -> str:
         def fmt(value, spec):
@@ -105,6 +115,8 @@ class Convergence:
             f"  ELBO              {fmt(self.elbo, ',.6g')} ± {fmt(self.elbo_se, '.2g')}",
             f"  Pareto k-hat      {fmt(self.khat, '.2f')}",
         ]
+        if self._draws is not None:
+            lines.insert(2, f"  draws per step    {self.draws}")
         return "\n".join(lines)
 
 
