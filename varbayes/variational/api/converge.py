@@ -45,40 +45,29 @@ FIRST_WHITENING = 250  # iterations before the first whitening of a drifting fit
 MAX_EARLY_WHITENINGS = 5
 
 
-def _layout(params) -> tuple:
-    """A hashable description of a parameter pytree: its structure and the leaves' shapes."""
-    leaves, treedef = jax.tree_util.tree_flatten(params)
-    return treedef, tuple(tuple(np.shape(leaf)) for leaf in leaves)
-
-
-def _split(flat, layout) -> list:
-    """The leaves of a flat vector (``ravel_pytree``'s order), by static slices: JAX's unravel is eager operations."""
-    _, shapes = layout
-    leaves, start = [], 0
-    for shape in shapes:
-        size = math.prod(shape)
-        leaves.append(flat[start : start + size].reshape(shape))
-        start += size
-    return leaves
-
-
 def _host_unravel(params) -> tuple[int, Callable]:
     """``(size, unravel)`` of ``params``, where ``unravel`` takes a flat NumPy vector.
 
-    The leaves are cut and converted on the host and put on the device of
-    ``params`` (:func:`~varbayes.variational.core.step.placed_like`):
-    ``ravel_pytree``'s unravel does the same with eager JAX operations, which
-    compile a program each in a new process. The values are the same.
+    The leaves are cut by static slices (``ravel_pytree``'s order) and
+    converted on the host, then put on the device of ``params``
+    (:func:`~varbayes.variational.core.step.placed_like`): ``ravel_pytree``'s
+    unravel does the same with eager JAX operations, which compile a program
+    each in a new process. The values are the same.
     """
-    layout = _layout(params)
-    treedef, shapes = layout
-    dtypes = [jax.numpy.result_type(leaf) for leaf in jax.tree_util.tree_leaves(params)]
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    shapes = [tuple(np.shape(leaf)) for leaf in leaves]
+    dtypes = [jax.numpy.result_type(leaf) for leaf in leaves]
+    offsets = np.cumsum([0, *(math.prod(shape) for shape in shapes)]).tolist()
 
     def unravel(flat: np.ndarray):
-        leaves = [np.asarray(leaf, dtype) for leaf, dtype in zip(_split(np.asarray(flat), layout), dtypes)]
-        return placed_like(jax.tree_util.tree_unflatten(treedef, leaves), params)
+        flat = np.asarray(flat)
+        cut = [
+            np.asarray(flat[start:stop].reshape(shape), dtype)
+            for start, stop, shape, dtype in zip(offsets, offsets[1:], shapes, dtypes)
+        ]
+        return placed_like(jax.tree_util.tree_unflatten(treedef, cut), params)
 
-    return sum(math.prod(shape) for shape in shapes), unravel
+    return offsets[-1], unravel
 
 
 def _search(run: _Run, state: VIState, data, bar) -> tuple[VIState, float, int]:
