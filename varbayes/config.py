@@ -146,9 +146,11 @@ def set_compilation_cache(path: str | os.PathLike | None | bool = True) -> None:
     Linux); the environment variable ``VARBAYES_CACHE_DIR`` moves it and
     ``VARBAYES_COMPILATION_CACHE=0`` turns it off. This is JAX's persistent
     compilation cache: a program is found by its computation and shapes, not
-    by the model's Python objects. The fit loops' lowered programs are kept
-    in its ``programs`` folder (:mod:`varbayes.stored`), so that a new
-    process does not trace them again either.
+    by the model's Python objects. The fit loops and the small programs
+    around them are kept compiled in its ``programs`` folder
+    (:mod:`varbayes.stored`), so that a new process does not trace nor lower
+    them either. A new setting holds from the next compilation on, in this
+    process too.
 
     Parameters
     ----------
@@ -164,7 +166,11 @@ def set_compilation_cache(path: str | os.PathLike | None | bool = True) -> None:
     >>> pm.config.set_compilation_cache(True)
     """
     import jax
+    from jax.experimental.compilation_cache import compilation_cache
 
+    # JAX opens its cache once per process, at the first compilation: a reset makes the new
+    # setting hold in this process too (the stored programs follow the folder as well)
+    compilation_cache.reset_cache()
     if path is None or path is False:
         jax.config.update("jax_enable_compilation_cache", False)
         return

@@ -15,6 +15,7 @@ import pytensor.tensor as pt
 
 from varbayes.compile import compile_model
 from varbayes.rng import jax_key
+from varbayes.stored import StoredProgram
 from varbayes.config import default_seed, quick_eval_mode
 from varbayes.model.core import Model, modelcontext
 from varbayes.variational.api.draws import sample_constrained
@@ -371,14 +372,18 @@ def _family_init(family):
     cost nothing beside them, where a program of their own would cost a new
     process ~10 ms. One compiled program: eager, the key's folding and the
     family's array operations compile a small program each (five or six,
-    ~40 ms of a first fit in a new process).
+    ~40 ms of a first fit in a new process). Kept on disk compiled for the
+    families fixed by their name (:mod:`varbayes.stored`): tracing and
+    lowering it cost a new process ~20 ms, loading it ~3.
     """
 
     def init(theta, key):
         params = family.init(theta, jax.random.fold_in(key, 1))
         return params, (None if family.affine is None else narrowed(family, params))
 
-    return jax.jit(init)
+    # kept on disk compiled, as the fit's loop is: a new process then neither traces nor lowers it
+    settings = ("family init", family.name) if family.name in families.FIXED_BY_NAME else None
+    return StoredProgram(jax.jit(init), settings)
 
 
 def _normal_draws(rng, size, dim: int, dtype: str):

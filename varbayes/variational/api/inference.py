@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import replace
+from functools import lru_cache
 
 import jax
 import numpy as np
@@ -170,12 +171,16 @@ class Inference:
         self._whiten = auto and self.approx.family.whitening is not None
         self._step_config = (program, n_mc, self.approx.replacements_key(), self._whiten)
         self._optimizer, self._n_mc = optimizer, n_mc
+        #: the optimizer's init, for the windows of fit(n=None)
+        self._init_optimizer = jitted_init(optimizer)
         if auto and total_grad_norm_constraint is None:
-            # adaptive_adam gives one object per step size: its init, jitted once, serves every
-            # fit (eager, each operation would compile a small program in a new process). The
-            # parameters are committed, as the loop's are when a new window initialises it again.
+            # adaptive_adam gives one object per step size: its init, compiled once, serves every
+            # fit (eager, each operation would compile a small program in a new process), and is
+            # kept on disk as the loop is. The parameters are committed, as the loop's are when a
+            # new window initialises it again.
+            self._init_optimizer = _adaptive_init(optimizer, self.default_step_size)
             params = committed(self.approx.jax_params)
-            self.state = VIState(params, jitted_init(optimizer)(params))
+            self.state = VIState(params, self._init_optimizer(params))
         else:
             self.state = init_state(self.approx.jax_params, optimizer)
 
@@ -380,7 +385,7 @@ class Inference:
                 start = _narrowing(self.approx.family)(self.state.params)
             self.state = self.state._replace(params=committed(start))
         self.state, report = run_until_converged(
-            self.approx, self.state, self._chunk_for, key, data, self._optimizer,
+            self.approx, self.state, self._chunk_for, key, data, self._init_optimizer,
             max_n=max_n, max_time=max_time, callbacks=callbacks, progressbar=progressbar, refresh=refresh,
             schedule=schedule, search=search and self.searches_step_size, whiten=self._whiten,
             rule=self.stop_rule, checkpoint=self._checkpointer(),
@@ -409,6 +414,12 @@ def _unwhitened(family, params, data, refresh):
     if refresh is None:
         return (whitening, data), None
     return (whitening, data), lambda: (whitening, refresh())
+
+
+@lru_cache(maxsize=16)
+def _adaptive_init(optimizer, step_size: float) -> StoredProgram:
+    """``optimizer.init`` of ``optimizer = adaptive_adam(step_size)``, kept on disk compiled as the loop is."""
+    return StoredProgram(jax.jit(optimizer.init), ("adaptive_adam init", float(step_size)))
 
 
 @program_per_object
