@@ -34,13 +34,18 @@ FIT = textwrap.dedent(
 )
 
 
-def _fit_in_a_new_process(folder, center=0.0, method="advi", n=500) -> dict:
-    env = {**os.environ, "VARBAYES_CACHE_DIR": str(folder), "JAX_PLATFORMS": "cpu"}
+def _in_a_new_process(code: str, folder, *args: str, **environ: str) -> dict:
+    """Run ``code`` in a new process with its cache in ``folder``; the JSON of its last line."""
+    env = {**os.environ, "VARBAYES_CACHE_DIR": str(folder), "JAX_PLATFORMS": "cpu", **environ}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     env.pop("VARBAYES_COMPILATION_CACHE", None)
-    done = subprocess.run([sys.executable, "-c", FIT, str(center), method, str(n)], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _fit_in_a_new_process(folder, center=0.0, method="advi", n=500) -> dict:
+    return _in_a_new_process(FIT, folder, str(center), method, str(n))
 
 
 @pytest.mark.slow
@@ -254,16 +259,9 @@ PLACED = textwrap.dedent(
 
 @pytest.mark.slow
 def test_a_program_for_one_of_several_devices_runs_there_when_read_in_a_new_process(tmp_path):
-    env = {**os.environ, "VARBAYES_CACHE_DIR": str(tmp_path), "JAX_PLATFORMS": "cpu",
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
-    env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    env.pop("VARBAYES_COMPILATION_CACHE", None)
-    runs = []
-    for _ in range(2):
-        done = subprocess.run([sys.executable, "-c", PLACED], env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-3000:]
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    first, second = runs
+    first, second = (
+        _in_a_new_process(PLACED, tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=4") for _ in range(2)
+    )
     assert first["stats"]["writes"] == 1 and second["stats"] == {"hits": 1, "writes": 0, "deferred": 0, "failures": 0}
     assert first["devices"] == second["devices"] == [2] and second["out"] == first["out"] == [1.0, 3.0, 5.0]
 
@@ -298,15 +296,7 @@ def test_a_fit_that_stops_by_itself_lowers_no_program_in_a_new_process(tmp_path)
     # the maps between whitened and model coordinates with the parameters' units) are read
     # compiled from the store. Eager JAX operations would each add one, and a function jitted
     # before a change of JAX's tracing context (an import of jax.extend, say) would be lowered twice.
-    env = {**os.environ, "VARBAYES_CACHE_DIR": str(tmp_path), "JAX_PLATFORMS": "cpu"}
-    env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    env.pop("VARBAYES_COMPILATION_CACHE", None)
-    runs = []
-    for _ in range(2):
-        done = subprocess.run([sys.executable, "-c", LOWERINGS], env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-3000:]
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    cold, warm = runs
+    cold, warm = (_in_a_new_process(LOWERINGS, tmp_path) for _ in range(2))
     assert warm["iterations"] == cold["iterations"] and warm["mean"] == cold["mean"]
     assert cold["lowered"] >= 4  # the listener does see the programs a cold fit lowers
     assert warm["lowered"] == 0, warm["lowered"]
