@@ -177,7 +177,8 @@ def test_a_program_jax_finds_in_its_own_cache_is_stored_when_another_process_nee
     for _ in range(2):  # this process, twice: served by JAX's cache each time, nothing written
         np.testing.assert_array_equal(StoredProgram(jax.jit(_double), ("gone",))(x), expected)
     assert stored._cache_hits() == hits + 2  # JAX did find it
-    assert stored.stats()["deferred"] == before["deferred"] + 2 and stored.stats()["writes"] == before["writes"]
+    after = stored.stats()
+    assert after["deferred"] == before["deferred"] + 2 and after["writes"] == before["writes"]
     pending = path.with_suffix(".pending")
     assert not path.exists() and pending.exists()
     pending.write_text("1")  # as if another process had needed it
@@ -260,9 +261,11 @@ PLACED = textwrap.dedent(
 @pytest.mark.slow
 def test_a_program_for_one_of_several_devices_runs_there_when_read_in_a_new_process(tmp_path):
     first, second = (
-        _in_a_new_process(PLACED, tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=4") for _ in range(2)
+        _in_a_new_process(PLACED, tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+        for _ in range(2)
     )
-    assert first["stats"]["writes"] == 1 and second["stats"] == {"hits": 1, "writes": 0, "deferred": 0, "failures": 0}
+    assert first["stats"]["writes"] == 1
+    assert second["stats"] == {"hits": 1, "writes": 0, "deferred": 0, "failures": 0}
     assert first["devices"] == second["devices"] == [2] and second["out"] == first["out"] == [1.0, 3.0, 5.0]
 
 

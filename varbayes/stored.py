@@ -34,10 +34,10 @@ store lacks (after an edit of varbayes, which changes every key and few
 computations), that executable serves the process, and the next process
 that needs the program compiles and stores it. A program that calls back
 into Python, or that JAX cannot serialize, is compiled as usual (JAX's cache
-then holds it), never failed. The files are
-pickles and carry the trust of the cache folder. varbayes' code is known by
-its files: a function of varbayes replaced while a process runs (a patch for
-an experiment) is not seen, so run such experiments with the cache off
+then holds it), never failed. The files are pickles and carry the trust of
+the cache folder. varbayes' code is known by its files: a function of
+varbayes replaced while a process runs (a patch for an experiment) is not
+seen, so run such experiments with the cache off
 (``VARBAYES_COMPILATION_CACHE=0``) or in a folder of their own
 (``VARBAYES_CACHE_DIR``).
 """
@@ -122,7 +122,7 @@ def committed(tree):
 
 
 class StoredProgram:
-    """``jitted`` (a ``jax.jit`` of a pure function), kept on disk compiled, per abstract signature of its arguments.
+    """``jitted`` (a ``jax.jit`` of a pure function), kept on disk compiled per abstract signature of its arguments.
 
     Parameters
     ----------
@@ -223,7 +223,7 @@ class StoredProgram:
         return compiled
 
     def _compile_as(self, args, name: str):
-        """``(compiled, found)``: ``jitted``'s function compiled for ``args`` as ``name``; ``found`` when JAX's cache held it.
+        """``(compiled, found)``: ``jitted``'s function compiled for ``args`` as ``name``; ``found``: from JAX's cache.
 
         An executable JAX reads from its persistent cache cannot be serialized
         again (XLA's CPU executables lose their kernels' code on the way: the
@@ -286,7 +286,7 @@ def _cache_hits() -> int:
 
 @lru_cache(maxsize=1)
 def _kernels_ready() -> bool:
-    """Set up the kernels a loaded executable may call; ``False`` when that cannot be done (nothing is stored then).
+    """Set up the kernels a loaded executable may call; ``False`` when that cannot be done (then nothing is stored).
 
     jaxlib points XLA at LAPACK (Cholesky factors, triangular solves on the
     CPU) the first time it lowers such an operation; an executable read from
@@ -315,9 +315,8 @@ def _serialize(compiled) -> bytes | None:
 
     unloaded = getattr(getattr(compiled, "_executable", None), "_unloaded_executable", None)
     # a callback's address is only valid in this process
-    if unloaded is None or any(
-        getattr(unloaded, name, True) for name in ("host_callbacks", "keepalive", "ordered_effects", "unordered_effects")
-    ):
+    process_bound = ("host_callbacks", "keepalive", "ordered_effects", "unordered_effects")
+    if unloaded is None or any(getattr(unloaded, name, True) for name in process_bound):
         return None
     try:
         # the devices it runs on: a loaded executable runs on those it is given
@@ -494,7 +493,9 @@ def _read(path: Path):
         serialized, in_tree, out_tree, device_ids = pickle.loads(zlib.decompress(blob))
         by_id = {device.id: device for device in jax.devices()}
         devices = [by_id[i] for i in device_ids]
-        compiled = serialize_executable.deserialize_and_load(serialized, in_tree, out_tree, execution_devices=devices)
+        compiled = serialize_executable.deserialize_and_load(
+            serialized, in_tree, out_tree, execution_devices=devices
+        )
     except Exception as error:  # noqa: BLE001 - a truncated or foreign file is a miss, and goes
         log.debug(f"stored program {path.name} unreadable ({type(error).__name__}); compiled again")
         path.unlink(missing_ok=True)
@@ -504,7 +505,7 @@ def _read(path: Path):
 
 
 def _write(folder: Path, path: Path, content: bytes) -> None:
-    """Write atomically (a rename), then keep the most recently used within :data:`MAX_BYTES`; never fail a fit.
+    """Write atomically (a rename), keep the most recently used within :data:`MAX_BYTES`; never fail a fit.
 
     Each file counts at least a disk block, so that the empty marks of
     deferred programs are bounded too.

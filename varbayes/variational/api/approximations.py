@@ -15,9 +15,9 @@ import pytensor.tensor as pt
 
 from varbayes.compile import compile_model
 from varbayes.rng import jax_key
-from varbayes.stored import StoredProgram
 from varbayes.config import default_seed, quick_eval_mode
 from varbayes.model.core import Model, modelcontext
+from varbayes.stored import StoredProgram
 from varbayes.variational.api.draws import sample_constrained
 from varbayes.variational.core import families
 from varbayes.variational.core.step import program_per_object

@@ -254,7 +254,8 @@ def run_until_converged(
 ) -> tuple[VIState, Convergence]:
     """Fit until the stop rule fires (or ``max_n`` / ``max_time``); return the state and the report.
 
-    ``init_optimizer(params)`` gives the optimizer's state for a new window. ``schedule`` lets the loop set the learning rate (an optimizer from
+    ``init_optimizer(params)`` gives the optimizer's state for a new window.
+    ``schedule`` lets the loop set the learning rate (an optimizer from
     :func:`~varbayes.variational.core.schedule.adaptive_adam`); ``search``
     starts with the step-size search; ``whiten`` runs the loop in whitened
     coordinates (``chunk_for`` must then build the whitened step, see

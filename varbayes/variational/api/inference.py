@@ -418,7 +418,7 @@ def _unwhitened(family, params, data, refresh):
 
 @lru_cache(maxsize=16)
 def _adaptive_init(optimizer, step_size: float) -> StoredProgram:
-    """``optimizer.init`` of ``optimizer = adaptive_adam(step_size)``, kept on disk compiled as the loop is."""
+    """``optimizer.init`` of ``optimizer = adaptive_adam(step_size)``, kept on disk compiled, as the loop is."""
     return StoredProgram(jax.jit(optimizer.init), ("adaptive_adam init", float(step_size)))
 
 

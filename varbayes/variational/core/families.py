@@ -18,7 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["FIXED_BY_NAME", "Family", "mean_field", "full_rank", "low_rank", "particles", "tril_pack", "tril_unpack"]
+__all__ = [
+    "FIXED_BY_NAME", "Family", "mean_field", "full_rank", "low_rank", "particles", "tril_pack", "tril_unpack",
+]
 
 #: Families whose functions are fixed by their name: a program of one of them is fixed by the
 #: name and its arguments' shapes (the others close over settings: a rank, a jitter, a flow's layers).
